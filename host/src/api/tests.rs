@@ -1,0 +1,1 @@
+//! Tests of the API against a real engine, store and receiver.

@@ -1,0 +1,3 @@
+//! Integration tests of the `hookline_host` library (one binary, so the link step runs once).
+
+mod standard_webhooks;

@@ -1,0 +1,3 @@
+//! End-to-end tests over the real `hookline` binaries.
+
+mod cli_keys;
