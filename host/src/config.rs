@@ -10,7 +10,7 @@
 //! 3. Environment overrides `HOOKLINE_<SECTION>_<KEY>` replace single keys of the sections
 //!    (`HOOKLINE_DELIVERY_WORKERS=8`); lists are comma-separated. `HOOKLINE_API_TOKEN` sets
 //!    `server.token`. Every variable of the form `HOOKLINE_<SECTION>_…` whose section is one
-//!    of `server`, `store`, `security`, `delivery`, `log` is an override, and naming a key
+//!    of `server`, `store`, `security`, `delivery`, `plugins`, `log` is an override, and naming a key
 //!    that does not exist is an error; other `HOOKLINE_` variables (`HOOKLINE_ENCRYPTION_KEY`,
 //!    read by [`SecurityConfig::load_encryption_key`], `HOOKLINE_LOG`, …) are left alone.
 //! 4. The merged document is deserialised into [`Config`] (unknown keys are errors) and
@@ -18,9 +18,10 @@
 //!
 //! Every value keeps the span of the text it came from (the toml crate's spanned document
 //! tree is merged, not a plain `toml::Table`), so an error says where the offending value
-//! was written: `config.toml:12:1: unknown key `delivery.wrokers` (…)`, or
+//! was written: ``config.toml:12:1: unknown key `delivery.wrokers` (…)``, or
 //! ``environment variable `HOOKLINE_DELIVERY_WORKERS`: `delivery.workers`: must be between
-//! 1 and 4096, got 0``. That same provenance tells a retry schedule set in the file apart
+//! 1 and 4096, got 0``. Deserialisation stops at the first type error; validation reports
+//! every problem at once ([`ConfigError::Multiple`]). That same provenance tells a retry schedule set in the file apart
 //! from the default base delay, so that setting both `retry_base_delay_seconds` and
 //! `retry_schedule_seconds` yourself is an error while setting only the schedule is not.
 //!
@@ -83,6 +84,10 @@ pub const TOKEN_FILE_NAME: &str = "api-token";
 /// Name of the SQLite database inside `server.data_dir` when `store.path` is unset.
 pub const DEFAULT_DATABASE_NAME: &str = "hookline.db";
 
+/// Name of the compiled-plugin cache inside `server.data_dir` when `plugins.cache_dir` is
+/// unset.
+pub const DEFAULT_PLUGIN_CACHE_NAME: &str = "plugin-cache";
+
 /// The most `delivery.workers` (and per-webhook concurrency) accepted.
 pub const MAX_WORKERS: u32 = 4096;
 
@@ -130,6 +135,8 @@ pub struct Config {
     pub security: SecurityConfig,
     /// `[delivery]`: how requests are sent and retried.
     pub delivery: DeliveryConfig,
+    /// `[plugins]`: limits of WebAssembly plugin calls, and their compilation cache.
+    pub plugins: PluginsConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
     /// `[[webhooks]]`: endpoints declared in the file.
@@ -242,6 +249,21 @@ pub struct DeliveryConfig {
     pub rotation_grace_seconds: u64,
 }
 
+/// `[plugins]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Fuel (about one unit per WebAssembly instruction) one call may burn.
+    pub fuel: u64,
+    /// Wall-clock deadline of one call, in milliseconds.
+    pub timeout_ms: u64,
+    /// Linear memory one call may use, in MiB.
+    pub memory_mb: u64,
+    /// Compiled plugins kept across restarts; `<data_dir>/plugin-cache` unless set.
+    #[serde(default)]
+    pub cache_dir: PathBuf,
+}
+
 /// `log.format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -350,6 +372,18 @@ impl ServerConfig {
     /// Where the daemon keeps a generated API token: `<data_dir>/api-token`.
     pub fn token_file(&self) -> PathBuf {
         self.data_dir.join(TOKEN_FILE_NAME)
+    }
+}
+
+impl PluginsConfig {
+    /// `timeout_ms` as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// `memory_mb` in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        usize::try_from(self.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
     }
 }
 
@@ -792,6 +826,9 @@ fn load_from(
     if config.store.path.as_os_str().is_empty() && index.get("store.path").is_none() {
         config.store.path = config.server.data_dir.join(DEFAULT_DATABASE_NAME);
     }
+    if config.plugins.cache_dir.as_os_str().is_empty() && index.get("plugins.cache_dir").is_none() {
+        config.plugins.cache_dir = config.server.data_dir.join(DEFAULT_PLUGIN_CACHE_NAME);
+    }
     if config.delivery.max_concurrency_per_webhook == 0
         && index.get("delivery.max_concurrency_per_webhook").is_none()
     {
@@ -932,6 +969,15 @@ const SECTION_KEYS: &[(&str, &[(&str, Kind)])] = &[
             ("max_concurrency_per_webhook", Kind::Int),
             ("retention_hours", Kind::Int),
             ("rotation_grace_seconds", Kind::Int),
+        ],
+    ),
+    (
+        "plugins",
+        &[
+            ("fuel", Kind::Int),
+            ("timeout_ms", Kind::Int),
+            ("memory_mb", Kind::Int),
+            ("cache_dir", Kind::Str),
         ],
     ),
     ("log", &[("level", Kind::Str), ("format", Kind::Str)]),
@@ -1547,6 +1593,7 @@ impl<'a> Checker<'a> {
         self.server(&c.server);
         self.store(&c.store);
         self.delivery(&c.delivery);
+        self.plugins(&c.plugins);
         self.log(&c.log);
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, webhook) in c.webhooks.iter().enumerate() {
@@ -1717,6 +1764,15 @@ impl<'a> Checker<'a> {
             0,
             30 * DAY_SECS,
         );
+    }
+
+    fn plugins(&mut self, p: &PluginsConfig) {
+        self.range("plugins.fuel", p.fuel, 1_000_000, 1_000_000_000_000);
+        self.range("plugins.timeout_ms", p.timeout_ms, 1, 60_000);
+        self.range("plugins.memory_mb", p.memory_mb, 1, 4096);
+        if p.cache_dir.as_os_str().is_empty() {
+            self.fail("plugins.cache_dir", "must not be empty");
+        }
     }
 
     fn log(&mut self, l: &LogConfig) {
@@ -2354,7 +2410,7 @@ max_attempts = 5
 
         assert_has(
             &err("[deliveri]\nworkers = 4\n"),
-            "config.toml:1:2: unknown key `deliveri` (expected one of `server`, `store`, `security`, `delivery`, `log`, `webhooks`); did you mean `delivery`?",
+            "config.toml:1:2: unknown key `deliveri` (expected one of `server`, `store`, `security`, `delivery`, `plugins`, `log`, `webhooks`); did you mean `delivery`?",
         );
         let mut two = webhook("");
         two.push_str("\n[[webhooks]]\nid = \"b\"\nurl = \"https://b.example\"\nevents = [\"*\"]\nevnets = [\"x\"]\n");
@@ -2873,6 +2929,7 @@ max_attempts = 5
             ("store", fields_of::<StoreConfig>()),
             ("security", fields_of::<SecurityConfig>()),
             ("delivery", fields_of::<DeliveryConfig>()),
+            ("plugins", fields_of::<PluginsConfig>()),
             ("log", fields_of::<LogConfig>()),
         ]
     }
@@ -2911,6 +2968,7 @@ max_attempts = 5
                         "encryption_key_file" => "/etc/key".to_owned(),
                         "retry_schedule_seconds" => "5,300".to_owned(),
                         "max_concurrency_per_webhook" => "2".to_owned(),
+                        "cache_dir" => "/var/cache/hookline/plugins".to_owned(),
                         other => panic!("no sample value for {section}.{other}"),
                     },
                 };

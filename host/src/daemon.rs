@@ -16,6 +16,7 @@ use crate::api::{ApiAuth, ApiLimits, router};
 use crate::config::{API_TOKEN_ENV, Config, ConfigError, StoreKind, Synchronous, process_env};
 use crate::engine::{Engine, EngineConfig, EngineError, WebhookSpec};
 use crate::http::{HttpSender, SenderConfig};
+use crate::plugin::{PluginLimits, PluginRuntime, PluginRuntimeConfig};
 use crate::secret::Sealer;
 use crate::ssrf::NetworkPolicy;
 use crate::store::sqlite::{self, SqliteOptions, SqliteStore};
@@ -36,6 +37,9 @@ pub enum DaemonError {
     /// The HTTP client could not be built.
     #[error("http client: {0}")]
     Sender(String),
+    /// The WebAssembly plugin runtime could not start.
+    #[error("{0}")]
+    Plugins(String),
     /// The API address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -121,6 +125,21 @@ impl Daemon {
             NetworkPolicy::new(config.security.allowed_networks.clone()),
         )
         .map_err(|e| DaemonError::Sender(e.to_string()))?;
+        let p = &config.plugins;
+        let plugins = PluginRuntime::new(PluginRuntimeConfig {
+            limits: PluginLimits {
+                fuel: p.fuel,
+                deadline: p.timeout(),
+                memory_bytes: p.memory_bytes(),
+            },
+            max_memory_bytes: p.memory_bytes(),
+            // Plugins run inside a worker slot: never more calls than workers.
+            max_concurrent_calls: d.workers,
+            max_body_bytes: d.max_payload_bytes as usize,
+            cache_dir: Some(p.cache_dir.clone()),
+            ..PluginRuntimeConfig::default()
+        })
+        .map_err(|e| DaemonError::Plugins(e.to_string()))?;
         let engine_cfg = EngineConfig {
             workers: d.workers as usize,
             queue_capacity: d.queue_capacity as usize,
@@ -135,6 +154,7 @@ impl Daemon {
             max_payload_bytes: d.max_payload_bytes as usize,
             retention: d.retention(),
             exclusive_store: true,
+            plugins: Some(Arc::new(plugins)),
             ..EngineConfig::default()
         };
         let engine = Engine::start(store, sender, sealer, engine_cfg).await?;

@@ -250,6 +250,7 @@ pub const RESOURCE_PERMISSION_REQUEST: &str = "permission_request";
 /// for maps; an absent or `null` map reads as empty. Keys are written in byte order, as Go
 /// sorts map keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ResourceInfo {
     /// The resource's id.
     pub id: String,

@@ -26,14 +26,17 @@
 //! ```
 
 pub mod api;
+pub mod bench;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod engine;
 pub mod event;
 pub mod http;
 pub mod ids;
 pub mod model;
 pub mod pattern;
+pub mod plugin;
 pub mod retry;
 pub mod secret;
 pub mod signing;

@@ -1,3 +1,14 @@
 //! End-to-end tests over the real `hookline` binaries.
 
 mod cli_keys;
+
+mod bad_input;
+mod bench;
+mod behaviours;
+mod cli_clients;
+mod console;
+mod crash;
+mod idempotency;
+mod shutdown;
+mod signatures;
+mod ssrf;

@@ -1,5 +1,18 @@
 //! Helpers for the end-to-end tests: locating the real binaries built by
 //! `cargo build --workspace`, running them, and waiting for conditions with deadlines.
+//!
+//! - [`daemon::Daemon`]: a real `hookline serve` in its own directory and port, killed on drop.
+//! - [`receiver::Receiver`]: a programmable loopback receiver recording every request.
+//! - [`python::StandardWebhooksReceiver`]: the official Standard Webhooks library, verifying.
+//! - [`signatures`]: both signature schemes computed from their specification alone.
+//! - [`wait::wait_until`]: poll a condition until a deadline.
+
+pub mod daemon;
+pub mod python;
+pub mod receiver;
+pub mod signatures;
+pub mod tempdir;
+pub mod wait;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -37,11 +50,28 @@ pub fn run_hookline(args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn hookline");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(stdin)
-        .expect("write stdin");
+    let written = child.stdin.take().expect("stdin is piped").write_all(stdin);
+    if let Err(e) = written {
+        // A command may exit without reading its input (`sign --body-file …`).
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
     child.wait_with_output().expect("wait for hookline")
+}
+
+/// Runs `hookline` with `args` on a blocking thread (so receivers in the test's runtime keep
+/// answering) and returns its exit code, stdout and stderr.
+pub async fn run_hookline_async(args: Vec<String>) -> (Option<i32>, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = hookline();
+        cmd.args(&args).stdin(Stdio::null());
+        daemon::clean_env(&mut cmd);
+        let output = cmd.output().expect("run hookline");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("the hookline run finished")
 }

@@ -21,10 +21,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use hookline_host::api::{ErrorBody, EventAccepted, RotateSecretRequest, WebhookList};
-use hookline_host::engine::{WebhookPatch, WebhookSpec, WebhookView};
+use hookline_host::engine::{WebhookPatch, WebhookSpec, WebhookView, WebhookWithSecret};
 use hookline_host::event::{ResourceInfo, category};
 use hookline_host::ids::new_id;
-use hookline_host::model::{DeliverySummary, Millis, Page};
+use hookline_host::model::{DeliveryDetail, DeliverySummary, Millis, Page};
 use hookline_host::signing::Scheme;
 
 const DEFAULT_URL: &str = "http://127.0.0.1:8420";
@@ -35,7 +35,7 @@ const TOKEN_FILE: &str = "hookline-data/api-token";
 #[derive(Debug, Args)]
 pub(super) struct Connection {
     /// The daemon's API URL.
-    #[arg(long = "url", env = "HOOKLINE_URL", default_value = DEFAULT_URL, global = true)]
+    #[arg(long = "url", value_name = "URL", env = "HOOKLINE_URL", default_value = DEFAULT_URL, global = true)]
     api_url: String,
     /// The API bearer token (default: the contents of ./hookline-data/api-token).
     #[arg(
@@ -53,7 +53,7 @@ pub(super) struct Connection {
 #[derive(Debug, Args)]
 pub(super) struct WebhooksConnection {
     /// The daemon's API URL (give it before the subcommand).
-    #[arg(long = "url", env = "HOOKLINE_URL", default_value = DEFAULT_URL)]
+    #[arg(long = "url", value_name = "URL", env = "HOOKLINE_URL", default_value = DEFAULT_URL)]
     api_url: String,
     /// The API bearer token (default: the contents of ./hookline-data/api-token).
     #[arg(
@@ -295,9 +295,17 @@ pub(super) fn emit(args: EmitArgs) -> anyhow::Result<ExitCode> {
     });
     let client = Client::new(args.conn.api_url, args.conn.token)?;
     run(async move {
-        let accepted: EventAccepted = client
-            .call(Method::POST, &["v1", "events"], &[], Some(&body))
+        let response = client
+            .send(Method::POST, &["v1", "events"], &[], Some(&body))
             .await?;
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        let accepted: EventAccepted = decode(response).await?;
+        if replayed {
+            eprintln!("note: this idempotency key was seen before; nothing new was sent");
+        }
         print_json(&accepted)
     })
 }
@@ -326,26 +334,23 @@ pub(super) fn webhooks(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
                     .await?;
                 match json {
                     true => print_json(&list),
-                    false => {
-                        print!("{}", webhooks_table(&list.items));
-                        Ok(())
-                    }
+                    false => print_out(&webhooks_table(&list.items)),
                 }
             }
             WebhookRequest::Add(spec) => {
-                let created: serde_json::Value = client
+                let created: WebhookWithSecret = client
                     .call(Method::POST, &["v1", "webhooks"], &[], Some(&spec))
                     .await?;
                 print_json(&created)
             }
             WebhookRequest::Show(id) => {
-                let view: serde_json::Value = client
+                let view: WebhookView = client
                     .call(Method::GET, &["v1", "webhooks", &id], &[], None::<&()>)
                     .await?;
                 print_json(&view)
             }
             WebhookRequest::Update(id, patch) => {
-                let view: serde_json::Value = client
+                let view: WebhookView = client
                     .call(Method::PATCH, &["v1", "webhooks", &id], &[], Some(&patch))
                     .await?;
                 print_json(&view)
@@ -354,11 +359,10 @@ pub(super) fn webhooks(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
                 client
                     .call_empty(Method::DELETE, &["v1", "webhooks", &id])
                     .await?;
-                println!("deleted webhook `{id}`");
-                Ok(())
+                print_out(&format!("deleted webhook `{id}`\n"))
             }
             WebhookRequest::Action(id, action) => {
-                let view: serde_json::Value = client
+                let view: WebhookView = client
                     .call(
                         Method::POST,
                         &["v1", "webhooks", &id, action],
@@ -370,7 +374,7 @@ pub(super) fn webhooks(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
             }
             WebhookRequest::Rotate(id, secret) => {
                 let body = RotateSecretRequest { secret };
-                let rotated: serde_json::Value = client
+                let rotated: WebhookWithSecret = client
                     .call(
                         Method::POST,
                         &["v1", "webhooks", &id, "rotate-secret"],
@@ -418,20 +422,20 @@ pub(super) fn deliveries(args: DeliveriesArgs) -> anyhow::Result<ExitCode> {
                 if list.json {
                     return print_json(&page);
                 }
-                print!("{}", deliveries_table(&page.items));
+                print_out(&deliveries_table(&page.items))?;
                 if let Some(cursor) = &page.next_cursor {
                     eprintln!("more: --cursor {cursor}");
                 }
                 Ok(())
             }
             DeliveriesCommand::Show { id } => {
-                let detail: serde_json::Value = client
+                let detail: DeliveryDetail = client
                     .call(Method::GET, &["v1", "deliveries", &id], &[], None::<&()>)
                     .await?;
                 print_json(&detail)
             }
             DeliveriesCommand::Retry { id } => {
-                let summary: serde_json::Value = client
+                let summary: DeliverySummary = client
                     .call(
                         Method::POST,
                         &["v1", "deliveries", &id, "retry"],
@@ -442,7 +446,7 @@ pub(super) fn deliveries(args: DeliveriesArgs) -> anyhow::Result<ExitCode> {
                 print_json(&summary)
             }
             DeliveriesCommand::Replay { id } => {
-                let summary: serde_json::Value = client
+                let summary: DeliverySummary = client
                     .call(
                         Method::POST,
                         &["v1", "deliveries", &id, "replay"],
@@ -668,12 +672,7 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&B>,
     ) -> Result<T, CallError> {
-        let response = self.send(method, segments, query, body).await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| CallError::Decode(error_chain(&e)))?;
-        serde_json::from_slice(&bytes).map_err(|e| CallError::Decode(e.to_string()))
+        decode(self.send(method, segments, query, body).await?).await
     }
 
     async fn call_empty(&self, method: Method, segments: &[&str]) -> Result<(), CallError> {
@@ -681,6 +680,15 @@ impl Client {
             .await
             .map(drop)
     }
+}
+
+/// Reads a successful answer's JSON.
+async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, CallError> {
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| CallError::Decode(error_chain(&e)))?;
+    serde_json::from_slice(&bytes).map_err(|e| CallError::Decode(e.to_string()))
 }
 
 /// An error and its causes, `outer: inner: root`.
@@ -714,9 +722,25 @@ fn run(call: impl std::future::Future<Output = Result<(), CallError>>) -> anyhow
 }
 
 fn print_json<T: Serialize>(value: &T) -> Result<(), CallError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| CallError::Output(e.to_string()))?;
-    println!("{text}");
-    Ok(())
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| CallError::Output(e.to_string()))?;
+    text.push('\n');
+    print_out(&text)
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn print_out(text: &str) -> Result<(), CallError> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CallError::Output(format!(
+            "writing to standard output: {e}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn time(ms: Millis) -> String {

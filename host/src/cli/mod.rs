@@ -1,7 +1,10 @@
 //! Command-line front end of the `hookline` binary.
 
+mod bench;
 mod client;
+mod demo;
 mod keys;
+mod plugin;
 mod serve;
 
 use std::process::ExitCode;
@@ -20,6 +23,10 @@ struct Cli {
 enum Command {
     /// Run the headless daemon (API + delivery engine).
     Serve(serve::ServeArgs),
+    /// A self-contained tour: daemon, flaky receiver, synthetic events (attach the console).
+    Demo(demo::DemoArgs),
+    /// Run the reproducible load benchmark against a real daemon.
+    Bench(bench::BenchArgs),
     /// Generate signing secrets.
     #[command(subcommand)]
     Secret(keys::SecretCommand),
@@ -34,18 +41,24 @@ enum Command {
     Webhooks(client::WebhooksArgs),
     /// Inspect and act on deliveries: list, show, retry, replay.
     Deliveries(client::DeliveriesArgs),
+    /// Check a WebAssembly plugin, or run it on an event (or a stored delivery).
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args),
+        Command::Demo(args) => demo::demo(args),
+        Command::Bench(args) => bench::bench(args),
         Command::Secret(cmd) => keys::secret(cmd),
         Command::Sign(args) => keys::sign(args),
         Command::Verify(args) => keys::verify(args),
         Command::Emit(args) => client::emit(args),
         Command::Webhooks(args) => client::webhooks(args),
         Command::Deliveries(args) => client::deliveries(args),
+        Command::Plugin(cmd) => plugin::plugin(cmd),
     };
     match result {
         Ok(code) => code,

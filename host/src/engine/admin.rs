@@ -197,7 +197,7 @@ fn check_spec(inner: &Inner, spec: &WebhookSpec) -> Result<(), EngineError> {
 fn install(inner: &Arc<Inner>, record: WebhookRecord) -> Result<WebhookView, EngineError> {
     let runtime = inner
         .registry
-        .install(record, &inner.sealer, &inner.defaults)?;
+        .install(record, &inner.sealer, &inner.sender, &inner.defaults)?;
     inner.emit(EngineEvent::Webhook {
         id: runtime.record.id.clone(),
         state: runtime.record.state.name().to_owned(),
@@ -327,7 +327,7 @@ impl Engine {
             inner.store.put_webhook(record.clone(), true).await?;
             inner
                 .registry
-                .install(record, &inner.sealer, &inner.defaults)?;
+                .install(record, &inner.sealer, &inner.sender, &inner.defaults)?;
         }
         for old in inner.store.list_webhooks().await? {
             if old.source == WebhookSource::Config

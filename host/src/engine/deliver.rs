@@ -1,16 +1,68 @@
 //! One delivery's life in memory: wait for its turn, make an attempt, record the result.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
+use bytes::Bytes;
 use rand::Rng;
 
 use super::webhooks::{AfterAttempt, Gate, Runtime};
 use super::{DeliveryChange, DeliveryResult, EngineEvent, Inner, lock, now_ms};
-use crate::http::{AttemptOutcome, OutboundRequest, build_headers, redact_headers};
+use crate::http::{AttemptOutcome, OutboundRequest, redact_headers, redact_url};
 use crate::model::{AttemptRecord, DeliveryJob, DeliveryStatus, ErrorKind, Millis, WebhookState};
+use crate::plugin::{PluginError, TransformInput, TransformOutput};
 use crate::retry::{Decision, Verdict};
 use crate::signing::signature_headers;
+
+/// What one attempt did.
+struct Attempted {
+    outcome: AttemptOutcome,
+    /// Headers sent, secrets redacted.
+    request_headers: Vec<(String, String)>,
+    /// The body sent, when a plugin made it differ from the event's payload.
+    request_body: Option<Bytes>,
+    /// The destination, when a plugin chose another one.
+    url: Option<String>,
+    /// The plugin declined the event, for this reason: nothing was sent.
+    skipped: Option<String>,
+}
+
+impl Attempted {
+    /// Nothing was sent: a local failure decided before sending.
+    fn local(outcome: AttemptOutcome) -> Attempted {
+        Attempted {
+            outcome,
+            request_headers: Vec::new(),
+            request_body: None,
+            url: None,
+            skipped: None,
+        }
+    }
+
+    /// Nothing was sent: the plugin declined the event.
+    fn skipped(reason: String, duration: Duration) -> Attempted {
+        let mut attempted = Attempted::local(AttemptOutcome {
+            status: None,
+            verdict: Verdict::Permanent,
+            retry_after: None,
+            error: None,
+            response_excerpt: None,
+            duration,
+        });
+        attempted.skipped = Some(reason);
+        attempted
+    }
+}
+
+/// What the webhook's plugin wants sent instead of the default request.
+struct Transformed {
+    body: Bytes,
+    content_type: Option<String>,
+    headers: Vec<(String, String)>,
+    url: Option<String>,
+}
 
 /// Runs one delivery held in memory to its next state.
 pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
@@ -26,7 +78,7 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
     let health = runtime.health.clone();
 
     // Per-webhook concurrency.
-    let _webhook_slot = tokio::select! {
+    let webhook_slot = tokio::select! {
         permit = health.concurrency.clone().acquire_owned() => match permit {
             Ok(p) => p,
             Err(_) => return release(inner, &job).await,
@@ -73,59 +125,160 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
     let started_at = now_ms();
     health.in_flight.fetch_add(1, Relaxed);
     inner.metrics.in_flight.fetch_add(1, Relaxed);
-    let (outcome, request_headers) = send(inner, &runtime, &job, started_at).await;
+    let attempted = send(inner, &runtime, &job, started_at).await;
     inner.metrics.in_flight.fetch_sub(1, Relaxed);
     health.in_flight.fetch_sub(1, Relaxed);
+    // Both slots limit requests in flight; recording the result (a group-commit flush) must
+    // not hold them, or the disk's flush latency would cap the request rate.
     drop(worker);
+    drop(webhook_slot);
 
-    finish(
-        inner,
-        &runtime,
-        &job,
-        attempt,
-        started_at,
-        outcome,
-        request_headers,
-    )
-    .await;
+    match attempted.skipped {
+        Some(reason) => {
+            health.cancel_probe();
+            finish_skipped(
+                inner,
+                &runtime,
+                &job,
+                attempt,
+                started_at,
+                attempted.outcome.duration,
+                reason,
+            )
+            .await;
+        }
+        None => finish(inner, &runtime, &job, attempt, started_at, attempted).await,
+    }
 }
 
-/// Signs and sends one attempt.
+/// Transforms (when the webhook has a plugin), signs and sends one attempt.
 async fn send(
     inner: &Inner,
     runtime: &Runtime,
     job: &DeliveryJob,
     started_at: Millis,
-) -> (AttemptOutcome, Vec<(String, String)>) {
+) -> Attempted {
+    // The plugin runs first: the signature covers what it returns.
+    let transformed = match &runtime.record.plugin {
+        None => None,
+        Some(path) => match transform(inner, runtime, job, path).await {
+            Ok(TransformOutput::Send {
+                body,
+                content_type,
+                headers,
+                url,
+                ..
+            }) => Some(Transformed {
+                body,
+                content_type,
+                headers,
+                url,
+            }),
+            Ok(TransformOutput::Skip {
+                reason, duration, ..
+            }) => {
+                return Attempted::skipped(reason, duration);
+            }
+            Err(e) => return Attempted::local(plugin_failure(&e)),
+        },
+    };
+    let (body, content_type, extra, url) = match transformed {
+        Some(t) => (t.body, t.content_type, t.headers, t.url),
+        None => (job.payload.clone(), None, Vec::new(), None),
+    };
+
     let timestamp = started_at.div_euclid(1000);
     let keys = runtime.signing_keys(started_at);
-    let sig = match signature_headers(
-        runtime.record.scheme,
-        &job.id,
-        timestamp,
-        &job.payload,
-        keys,
-    ) {
+    let sig = match signature_headers(runtime.record.scheme, &job.id, timestamp, &body, keys) {
         Ok(sig) => sig,
         Err(e) => {
-            return (
-                AttemptOutcome::local_failure(ErrorKind::Secret, e.to_string()),
-                Vec::new(),
-            );
+            return Attempted::local(AttemptOutcome::local_failure(
+                ErrorKind::Secret,
+                e.to_string(),
+            ));
         }
     };
-    let headers = build_headers(sig, &runtime.record.headers, None);
+    let headers = runtime.headers.build(sig, content_type.as_deref(), &extra);
     let redacted = redact_headers(&headers);
+    let request_body = (body != job.payload).then(|| body.clone());
     let outcome = inner
         .sender
         .send(OutboundRequest {
-            url: &runtime.record.url,
-            body: job.payload.clone(),
+            url: url.as_deref().unwrap_or(&runtime.record.url),
+            body,
             headers,
             timeout: runtime.timeout,
         })
         .await;
-    (outcome, redacted)
+    Attempted {
+        outcome,
+        request_headers: redacted,
+        request_body,
+        url,
+        skipped: None,
+    }
+}
+
+/// Runs the webhook's plugin on Tokio's blocking pool: a call may take up to its deadline,
+/// and a first load compiles.
+async fn transform(
+    inner: &Inner,
+    runtime: &Runtime,
+    job: &DeliveryJob,
+    path: &str,
+) -> Result<TransformOutput, PluginError> {
+    let Some(plugins) = inner.cfg.plugins.clone() else {
+        return Err(PluginError::Load {
+            path: path.into(),
+            message: "plugins are not enabled in this engine (no plugin runtime)".into(),
+        });
+    };
+    let path = PathBuf::from(path);
+    let event_id = job.event_id.clone();
+    let payload = job.payload.clone();
+    let webhook_id = runtime.record.id.clone();
+    let webhook_url = runtime.record.url.clone();
+    let config = runtime
+        .record
+        .plugin_config
+        .clone()
+        .unwrap_or_else(|| "{}".to_owned());
+    tokio::task::spawn_blocking(move || {
+        let plugin = plugins.load(&path)?;
+        let input =
+            TransformInput::from_payload(&event_id, &payload, &webhook_id, &webhook_url, &config)?;
+        plugins.transform(&plugin, input, plugins.default_limits())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(PluginError::Trap {
+            message: format!("the plugin call failed on the host: {e}"),
+        })
+    })
+}
+
+/// A plugin error as an attempt's outcome: permanent, except a missed deadline (it depends
+/// on load, so the delivery is retried on its schedule).
+fn plugin_failure(error: &PluginError) -> AttemptOutcome {
+    let mut outcome = AttemptOutcome::local_failure(error.kind(), error.to_string());
+    if error.is_transient() {
+        outcome.verdict = Verdict::Retryable;
+    }
+    outcome
+}
+
+fn is_plugin_error(kind: Option<ErrorKind>) -> bool {
+    matches!(
+        kind,
+        Some(
+            ErrorKind::PluginTrap
+                | ErrorKind::PluginFuel
+                | ErrorKind::PluginDeadline
+                | ErrorKind::PluginMemory
+                | ErrorKind::PluginOutput
+                | ErrorKind::PluginLoad
+        )
+    )
 }
 
 /// One attempt outside the queue (`dispatch_sync`): nothing is stored.
@@ -135,12 +288,27 @@ pub(super) async fn attempt_once(
     job: &DeliveryJob,
 ) -> DeliveryResult {
     let started_at = now_ms();
-    let (outcome, _) = send(inner, runtime, job, started_at).await;
+    let attempted = send(inner, runtime, job, started_at).await;
+    let outcome = attempted.outcome;
     let status = match outcome.verdict {
+        _ if attempted.skipped.is_some() => DeliveryStatus::Skipped,
         Verdict::Success => DeliveryStatus::Delivered,
         Verdict::Retryable => DeliveryStatus::Exhausted,
         Verdict::Permanent | Verdict::Gone => DeliveryStatus::Failed,
     };
+    if let Some(reason) = attempted.skipped {
+        return DeliveryResult {
+            delivery_id: job.id.clone(),
+            event_id: job.event_id.clone(),
+            webhook_id: job.webhook_id.clone(),
+            status,
+            attempts: 1,
+            status_code: None,
+            error_kind: None,
+            error: Some(reason),
+            latency_ms: outcome.duration.as_millis() as u64,
+        };
+    }
     DeliveryResult {
         delivery_id: job.id.clone(),
         event_id: job.event_id.clone(),
@@ -161,9 +329,15 @@ async fn finish(
     job: &DeliveryJob,
     attempt: u32,
     started_at: Millis,
-    outcome: AttemptOutcome,
-    request_headers: Vec<(String, String)>,
+    attempted: Attempted,
 ) {
+    let Attempted {
+        outcome,
+        request_headers,
+        request_body,
+        url,
+        skipped: _,
+    } = attempted;
     let now = now_ms();
     let duration_ms = outcome.duration.as_millis() as u64;
     let sample: f64 = rand::rng().random();
@@ -184,7 +358,9 @@ async fn finish(
     m.attempt_latency.observe(duration_ms);
     let success = outcome.verdict == Verdict::Success;
     let auth = matches!(outcome.status, Some(401 | 403));
-    let breaker_failure = outcome.verdict == Verdict::Retryable;
+    // A plugin's failure says nothing about the receiver: it never opens the circuit.
+    let breaker_failure =
+        outcome.verdict == Verdict::Retryable && !is_plugin_error(outcome.error_kind());
     let after = health.record(success, breaker_failure, auth, now, &inner.defaults);
 
     let (error_kind, error_message) = match &outcome.error {
@@ -197,12 +373,12 @@ async fn finish(
         attempt,
         started_at,
         duration_ms,
-        url: runtime.record.url.clone(),
+        url: redact_url(url.as_deref().unwrap_or(&runtime.record.url)),
         status_code: outcome.status,
         error_kind,
         error_message: error_message.clone(),
         request_headers,
-        request_body: None,
+        request_body,
         response_excerpt: outcome.response_excerpt,
         new_status,
         next_attempt_at,
@@ -293,6 +469,72 @@ async fn finish(
     }
 }
 
+/// The plugin declined the event: the delivery ends `skipped`, with one attempt row that
+/// holds the reason (nothing was sent, so no status and no error kind).
+async fn finish_skipped(
+    inner: &Arc<Inner>,
+    runtime: &Runtime,
+    job: &DeliveryJob,
+    attempt: u32,
+    started_at: Millis,
+    duration: Duration,
+    reason: String,
+) {
+    let now = now_ms();
+    let record = AttemptRecord {
+        delivery_id: job.id.clone(),
+        owner: inner.owner.clone(),
+        attempt,
+        started_at,
+        duration_ms: duration.as_millis() as u64,
+        url: redact_url(&runtime.record.url),
+        status_code: None,
+        error_kind: None,
+        error_message: Some(reason.clone()),
+        request_headers: Vec::new(),
+        request_body: None,
+        response_excerpt: None,
+        new_status: DeliveryStatus::Skipped,
+        next_attempt_at: None,
+        counts_as_attempt: true,
+    };
+    if let Err(e) = inner.store.complete(vec![record]).await {
+        tracing::error!(delivery = %job.id, error = %e, "recording a skipped delivery failed");
+        return;
+    }
+    inner.metrics.skipped.fetch_add(1, Relaxed);
+    tracing::debug!(delivery = %job.id, webhook = %job.webhook_id, %reason, "plugin skipped the event");
+    inner.emit(EngineEvent::Delivery(DeliveryChange {
+        id: job.id.clone(),
+        event_id: job.event_id.clone(),
+        event_type: job.event_type.clone(),
+        webhook_id: job.webhook_id.clone(),
+        status: DeliveryStatus::Skipped,
+        attempts: attempt,
+        max_attempts: runtime.policy.max_attempts,
+        status_code: None,
+        error_kind: None,
+        error: Some(reason.clone()),
+        latency_ms: Some(duration.as_millis() as u64),
+        next_attempt_at: None,
+        at: now,
+    }));
+    notify_callback(
+        inner,
+        DeliveryResult {
+            delivery_id: job.id.clone(),
+            event_id: job.event_id.clone(),
+            webhook_id: job.webhook_id.clone(),
+            status: DeliveryStatus::Skipped,
+            attempts: attempt,
+            status_code: None,
+            error_kind: None,
+            error: Some(reason),
+            latency_ms: duration.as_millis() as u64,
+        },
+    );
+}
+
 fn notify_callback(inner: &Inner, result: DeliveryResult) {
     let callback = {
         let mut callbacks = lock(&inner.callbacks);
@@ -333,7 +575,7 @@ async fn postpone(inner: &Arc<Inner>, runtime: &Runtime, job: &DeliveryJob, unti
         attempt: job.attempts,
         started_at: now_ms(),
         duration_ms: 0,
-        url: runtime.record.url.clone(),
+        url: redact_url(&runtime.record.url),
         status_code: None,
         error_kind: Some(ErrorKind::CircuitOpen),
         error_message: Some(format!(

@@ -38,6 +38,7 @@ use crate::event::{Payload, validate_event_type};
 use crate::http::HttpSender;
 use crate::ids::new_id_at;
 use crate::model::{DeliveryJob, IngestOutcome, Lease, Millis, NewDelivery, NewEvent};
+use crate::plugin::PluginRuntime;
 use crate::retry::RetryPolicy;
 use crate::secret::Sealer;
 use crate::store::{ClaimRequest, Store, StoreError};
@@ -78,6 +79,9 @@ pub struct EngineConfig {
     pub exclusive_store: bool,
     /// How often the claimer looks at the store even when nothing woke it.
     pub poll_interval: Duration,
+    /// Runs the plugins webhooks name (`None`: a webhook with a plugin fails its deliveries
+    /// with `plugin_load`).
+    pub plugins: Option<Arc<PluginRuntime>>,
 }
 
 impl Default for EngineConfig {
@@ -97,6 +101,7 @@ impl Default for EngineConfig {
             retention: Some(Duration::from_secs(7 * 24 * 3600)),
             exclusive_store: true,
             poll_interval: Duration::from_secs(2),
+            plugins: None,
         }
     }
 }
@@ -319,9 +324,10 @@ impl Engine {
         });
         for record in inner.store.list_webhooks().await? {
             let id = record.id.clone();
-            if let Err(e) = inner
-                .registry
-                .install(record, &inner.sealer, &inner.defaults)
+            if let Err(e) =
+                inner
+                    .registry
+                    .install(record, &inner.sealer, &inner.sender, &inner.defaults)
             {
                 tracing::error!(webhook = %id, error = %e, "cannot load webhook; it will not receive deliveries");
             }

@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use super::EngineError;
 use super::metrics::Histogram;
 use super::types::{BreakerState, WebhookHealth, WebhookView};
+use crate::http::{HttpSender, PreparedHeaders};
 use crate::model::{Millis, WebhookRecord, WebhookState};
 use crate::pattern::{Pattern, SubscriptionIndex};
 use crate::retry::{RetryPolicy, Schedule};
@@ -39,6 +40,8 @@ pub(crate) struct Runtime {
     pub(crate) timeout: Duration,
     pub(crate) max_concurrency: u32,
     pub(crate) health: Arc<Health>,
+    /// Custom headers and user agent, validated once.
+    pub(crate) headers: PreparedHeaders,
 }
 
 impl Runtime {
@@ -171,7 +174,9 @@ impl Health {
         }
         b.consecutive_failures += 1;
         let since = *b.failing_since.get_or_insert(now);
-        if b.open_until.is_some() || b.consecutive_failures >= defaults.breaker_threshold.max(1) {
+        // A threshold of 0 turns the breaker off.
+        let threshold = defaults.breaker_threshold;
+        if threshold > 0 && (b.open_until.is_some() || b.consecutive_failures >= threshold) {
             b.open_until = Some(now + defaults.breaker_cooldown.as_millis() as Millis);
         }
         match defaults.auto_disable_after {
@@ -248,9 +253,10 @@ impl Registry {
         &self,
         record: WebhookRecord,
         sealer: &Sealer,
+        sender: &HttpSender,
         defaults: &Defaults,
     ) -> Result<Arc<Runtime>, EngineError> {
-        let runtime = build_runtime(record, sealer, defaults, self)?;
+        let runtime = build_runtime(record, sealer, sender, defaults, self)?;
         let runtime = Arc::new(runtime);
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let id = runtime.record.id.clone();
@@ -325,6 +331,7 @@ impl Registry {
 fn build_runtime(
     record: WebhookRecord,
     sealer: &Sealer,
+    sender: &HttpSender,
     defaults: &Defaults,
     registry: &Registry,
 ) -> Result<Runtime, EngineError> {
@@ -358,7 +365,9 @@ fn build_runtime(
         .unwrap_or(defaults.max_concurrency)
         .max(1);
     let health = registry.health_for(&record.id, max_concurrency);
+    let headers = sender.prepare_headers(&record.headers);
     Ok(Runtime {
+        headers,
         record,
         keys,
         previous_expires_at,

@@ -42,6 +42,7 @@
 //! # }
 //! ```
 
+mod checkpoint;
 mod codec;
 mod read;
 mod schema;
@@ -142,13 +143,14 @@ impl SqliteStore {
         }
         let lock = lock_file(path)?;
         let conn = schema::open_writer(path, &opts)?;
+        let checkpoint_conn = schema::open_checkpointer(path, &opts)?;
         let readers = Arc::new(ReadPool::new(
             path.to_owned(),
             opts.busy_timeout,
             opts.read_connections,
         )?);
         let (commands, receiver) = mpsc::channel();
-        let writer = writer::spawn(conn, lock, receiver, opts.max_batch_rows.max(1))
+        let writer = writer::spawn(conn, checkpoint_conn, lock, receiver, opts.max_batch_rows.max(1))
             .map_err(|e| StoreError::Backend(format!("cannot start the store writer: {e}")))?;
         tracing::debug!(path = %path.display(), "Opened the SQLite store.");
         Ok(SqliteStore {

@@ -164,22 +164,39 @@ fn configure_writer(conn: &Connection, opts: &SqliteOptions) -> Result<(), Failu
         ))
         .into());
     }
-    let sync = match opts.synchronous {
-        Synchronous::Full => "FULL",
-        Synchronous::Normal => "NORMAL",
-    };
-    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "synchronous", synchronous(opts.synchronous))?;
     // Integrity between tables is kept by the writer's code (a delivery outlives its
     // webhook on purpose); foreign key checks would only cost lookups on the hot path.
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -i64::from(opts.cache_size_kib))?;
-    // A larger WAL between checkpoints: fewer, larger checkpoints (each one an fsync of the
-    // database file) under sustained load; the file is truncated back after a checkpoint.
-    conn.pragma_update(None, "wal_autocheckpoint", 4096)?;
+    // The checkpointer thread copies the log into the database file; the writer checkpoints
+    // itself only as a backstop, if the log ever grows past 256 MiB.
+    conn.pragma_update(None, "wal_autocheckpoint", 65_536)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+/// Opens the checkpointer's connection (read-write, but it never writes rows).
+pub(super) fn open_checkpointer(path: &Path, opts: &SqliteOptions) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
+    let configure = || -> rusqlite::Result<()> {
+        conn.busy_timeout(opts.busy_timeout)?;
+        conn.pragma_update(None, "synchronous", synchronous(opts.synchronous))?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(())
+    };
+    configure().map_err(|e| at_path(sql_error(e), path))?;
+    Ok(conn)
+}
+
+fn synchronous(level: Synchronous) -> &'static str {
+    match level {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    }
 }
 
 /// Opens one read-only connection.

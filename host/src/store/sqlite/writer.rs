@@ -9,12 +9,15 @@
 //! error instead, never with a success whose commit did not happen.
 
 use std::fs::File;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::thread::{self, JoinHandle};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::checkpoint::Checkpointer;
 use super::codec::{Outcome, copy_error, sql_error};
 use crate::model::DeliveryStatus;
 use crate::store::{StoreError, StoreResult};
@@ -161,14 +164,17 @@ pub(super) enum Msg {
     Close(Option<oneshot::Sender<()>>),
 }
 
-/// Starts the writer thread. It owns the connection and the lock file: the lock is released
-/// only after the last commit.
+/// Starts the writer thread and its checkpointer. The writer owns its connection and the
+/// lock file: the lock is released only after the last commit and the final checkpoint.
 pub(super) fn spawn(
     conn: Connection,
+    checkpoint_conn: Connection,
     lock: File,
     commands: Receiver<Msg>,
     max_batch_rows: usize,
 ) -> std::io::Result<JoinHandle<()>> {
+    let commits = Arc::new(AtomicU64::new(0));
+    let checkpointer = Checkpointer::spawn(checkpoint_conn, Arc::clone(&commits))?;
     thread::Builder::new()
         .name("hookline-store-writer".to_owned())
         .spawn(move || {
@@ -178,8 +184,10 @@ pub(super) fn spawn(
                     counts: Counts::default(),
                 },
                 max_batch_rows,
+                commits,
             };
             let acks = writer.serve(&commands);
+            checkpointer.stop();
             // Fold the WAL back into the database so the next start opens a compact file.
             if let Err(e) = writer
                 .ctx
@@ -200,6 +208,8 @@ pub(super) fn spawn(
 struct Writer {
     ctx: WriteCtx,
     max_batch_rows: usize,
+    /// Commits so far, for the checkpointer.
+    commits: Arc<AtomicU64>,
 }
 
 /// Where a transaction was lost: the index of the command it was lost at (every command up
@@ -298,6 +308,7 @@ impl Writer {
         }
         write_counts(&self.ctx.conn, &total).map_err(|e| (last, e))?;
         control(&self.ctx.conn, "COMMIT").map_err(|e| (last, e))?;
+        self.commits.fetch_add(1, Ordering::Release);
         Ok(())
     }
 }

@@ -1,0 +1,876 @@
+//! `hookline bench`: a reproducible load benchmark of the real engine.
+//!
+//! Each scenario starts a fresh daemon as a **child process** (`hookline serve` with a
+//! generated config and its own SQLite file), so its CPU time and peak memory are read from
+//! `/proc` apart from the load generator's. The loopback receiver and the load generator run
+//! **in this process**. Events are published through the public ingest path,
+//! `POST /v1/events/batch`; a separate phase measures single-event `POST /v1/events`.
+//!
+//! In the same run, a **baseline** is measured: the same receiver hit by a bare reqwest
+//! client with the same concurrency and body size. Engine figures are reported as ratios to
+//! it, because absolute numbers on shared machines mean little.
+//!
+//! Every scenario checks a ledger: `published = delivered + failed + skipped + pending` (from
+//! the daemon's `/v1/stats`), and every published event must have reached the receiver as
+//! often as it has webhooks (except in `flaky`, where exhausted ones are counted as failed).
+
+mod receiver;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+use receiver::{Ledger, now_us};
+
+/// A benchmark scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// One webhook, ~1 KB events, durable SQLite.
+    Plain,
+    /// The same through a WebAssembly plugin (`--plugin`, the `redact` example by default).
+    Plugin,
+    /// Each event to many webhooks (`--webhooks`, default 1000).
+    Fanout,
+    /// The receiver fails 30 % of requests with 503, so deliveries are retried.
+    Flaky,
+    /// Events queued while the webhook is paused (receiver "down"), then drained.
+    Backlog,
+}
+
+impl Scenario {
+    /// Every scenario, in reporting order.
+    pub const ALL: [Scenario; 5] = [
+        Scenario::Plain,
+        Scenario::Plugin,
+        Scenario::Fanout,
+        Scenario::Flaky,
+        Scenario::Backlog,
+    ];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Plain => "plain",
+            Scenario::Plugin => "plugin",
+            Scenario::Fanout => "fanout",
+            Scenario::Flaky => "flaky",
+            Scenario::Backlog => "backlog",
+        }
+    }
+
+    /// Parses a name.
+    pub fn parse(s: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|x| x.name() == s)
+    }
+}
+
+/// Where the benchmark daemon keeps its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreChoice {
+    /// SQLite on disk, `synchronous = FULL` (every commit flushed): the product's default.
+    Sqlite,
+    /// SQLite on a RAM-backed tmpfs (`/dev/shm`): isolates the disk's flush cost.
+    Memory,
+}
+
+/// Benchmark settings.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Scenarios to run.
+    pub scenarios: Vec<Scenario>,
+    /// Events per scenario (`None`: each scenario's default).
+    pub events: Option<usize>,
+    /// Concurrent publishers, and the daemon's worker count.
+    pub concurrency: usize,
+    /// Webhooks in `fanout`.
+    pub webhooks: usize,
+    /// Events per batch request.
+    pub batch: usize,
+    /// Approximate event body size, bytes.
+    pub body_bytes: usize,
+    /// Plugin for the `plugin` scenario.
+    pub plugin: Option<PathBuf>,
+    /// Store placement.
+    pub store: StoreChoice,
+    /// The `hookline` binary to run as the daemon.
+    pub hookline: PathBuf,
+}
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The daemon could not be started or talked to.
+    #[error("daemon: {0}")]
+    Daemon(String),
+    /// The receiver or the client failed.
+    #[error("io: {0}")]
+    Io(String),
+    /// Deliveries did not arrive in time.
+    #[error("scenario {scenario}: {message}")]
+    Stalled {
+        /// The scenario.
+        scenario: &'static str,
+        /// What is missing.
+        message: String,
+    },
+}
+
+/// The ledger of one scenario.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerReport {
+    /// Deliveries published (events × webhooks).
+    pub published: u64,
+    /// Delivered (store).
+    pub delivered: u64,
+    /// Failed or exhausted (store).
+    pub failed: u64,
+    /// Skipped by a plugin (store).
+    pub skipped: u64,
+    /// Still pending (store).
+    pub pending: u64,
+    /// Events the receiver saw as often as expected.
+    pub received_complete: u64,
+    /// Deliveries the receiver saw more than once (at-least-once duplicates).
+    pub duplicates: u64,
+    /// `published == delivered + failed + skipped + pending`.
+    pub balanced: bool,
+}
+
+/// Figures of one scenario.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// Events published.
+    pub events: u64,
+    /// Webhooks per event.
+    pub webhooks: u64,
+    /// Events accepted per second through `/v1/events/batch`.
+    pub accepted_per_sec: f64,
+    /// Events accepted per second through single `/v1/events` (plain only).
+    pub single_ingest_per_sec: Option<f64>,
+    /// Deliveries per second, first publish to last delivery (drain phase for backlog).
+    pub deliveries_per_sec: f64,
+    /// Ratio of `deliveries_per_sec` to the baseline.
+    pub ratio_to_baseline: f64,
+    /// Event-to-delivery latency percentiles, ms.
+    pub latency_p50_ms: Option<f64>,
+    /// p99.
+    pub latency_p99_ms: Option<f64>,
+    /// p99.9.
+    pub latency_p999_ms: Option<f64>,
+    /// p99 at half the maximum rate (plain only), ms.
+    pub half_rate_p99_ms: Option<f64>,
+    /// The daemon's peak resident memory, MB.
+    pub peak_rss_mb: f64,
+    /// The daemon's CPU seconds per 1,000 deliveries.
+    pub cpu_seconds_per_1000: f64,
+    /// The ledger.
+    pub ledger: LedgerReport,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// Bare-client requests per second against the same receiver.
+    pub baseline_per_sec: f64,
+    /// Concurrency used.
+    pub concurrency: usize,
+    /// Body size, bytes.
+    pub body_bytes: usize,
+    /// Store placement.
+    pub store: Option<StoreChoice>,
+    /// The scenarios.
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+impl BenchReport {
+    /// True when every scenario's ledger balanced.
+    pub fn balanced(&self) -> bool {
+        self.scenarios.iter().all(|s| s.ledger.balanced)
+    }
+
+    /// A text table.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "baseline (bare reqwest client, concurrency {}, {} B bodies): {:.0} req/s",
+            self.concurrency, self.body_bytes, self.baseline_per_sec
+        );
+        let _ = writeln!(
+            out,
+            "{:<8} {:>8} {:>10} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} ledger",
+            "scenario",
+            "events",
+            "accept/s",
+            "deliver/s",
+            "ratio",
+            "p50 ms",
+            "p99 ms",
+            "p999 ms",
+            "½rate p99",
+            "RSS MB",
+            "cpu/1k s"
+        );
+        let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
+        for s in &self.scenarios {
+            let _ = writeln!(
+                out,
+                "{:<8} {:>8} {:>10.0} {:>10.0} {:>7.3} {:>8} {:>8} {:>8} {:>9} {:>8.1} {:>9.3} {}",
+                s.scenario,
+                s.events,
+                s.accepted_per_sec,
+                s.deliveries_per_sec,
+                s.ratio_to_baseline,
+                ms(s.latency_p50_ms),
+                ms(s.latency_p99_ms),
+                ms(s.latency_p999_ms),
+                ms(s.half_rate_p99_ms),
+                s.peak_rss_mb,
+                s.cpu_seconds_per_1000,
+                if s.ledger.balanced {
+                    format!(
+                        "ok ({} delivered, {} failed, {} skipped, {} pending, {} dup)",
+                        s.ledger.delivered,
+                        s.ledger.failed,
+                        s.ledger.skipped,
+                        s.ledger.pending,
+                        s.ledger.duplicates
+                    )
+                } else {
+                    format!("UNBALANCED {:?}", s.ledger)
+                }
+            );
+            if let Some(single) = s.single_ingest_per_sec {
+                let _ = writeln!(out, "         single-event ingest: {single:.0} events/s");
+            }
+        }
+        out
+    }
+}
+
+fn default_events(s: Scenario) -> usize {
+    match s {
+        Scenario::Plain | Scenario::Plugin => 50_000,
+        Scenario::Fanout => 100,
+        Scenario::Flaky => 10_000,
+        Scenario::Backlog => 1_000_000,
+    }
+}
+
+/// Runs the benchmark.
+pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
+    let concurrency = opts.concurrency.max(1);
+    let baseline = baseline(opts).await?;
+    let mut report = BenchReport {
+        baseline_per_sec: baseline,
+        concurrency,
+        body_bytes: opts.body_bytes,
+        store: Some(opts.store),
+        scenarios: Vec::new(),
+    };
+    for &scenario in &opts.scenarios {
+        let events = opts.events.unwrap_or_else(|| default_events(scenario));
+        let mut s = run_scenario(opts, scenario, events).await?;
+        s.ratio_to_baseline = if baseline > 0.0 {
+            s.deliveries_per_sec / baseline
+        } else {
+            0.0
+        };
+        report.scenarios.push(s);
+    }
+    Ok(report)
+}
+
+fn client(concurrency: usize) -> Result<reqwest::Client, BenchError> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency * 2)
+        .tcp_nodelay(true)
+        .http1_only()
+        .no_proxy()
+        .build()
+        .map_err(|e| BenchError::Io(e.to_string()))
+}
+
+fn event_json(out: &mut String, seq: usize, pad: &str) {
+    let _ = write!(
+        out,
+        r#"{{"type":"bench.event","resource":{{"id":"r{seq}","type":"bench"}},"data":{{"seq":{seq},"sent_us":{},"pad":"{pad}"}}}}"#,
+        now_us()
+    );
+}
+
+/// The same receiver hit by a bare reqwest client: requests per second.
+async fn baseline(opts: &BenchOptions) -> Result<f64, BenchError> {
+    let n = opts.events.unwrap_or(50_000).clamp(100, 50_000);
+    let ledger = Arc::new(Ledger::new(n));
+    let stop = CancellationToken::new();
+    let addr = receiver::start(ledger.clone(), stop.clone())
+        .await
+        .map_err(|e| BenchError::Io(e.to_string()))?;
+    let url = format!("http://{addr}/hook");
+    let client = client(opts.concurrency)?;
+    let pad = "x".repeat(opts.body_bytes.saturating_sub(200));
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..opts.concurrency.max(1) {
+        let (client, url, next, pad) = (client.clone(), url.clone(), next.clone(), pad.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut body = String::with_capacity(pad.len() + 256);
+            loop {
+                let seq = next.fetch_add(1, Relaxed);
+                if seq >= n {
+                    return Ok::<(), reqwest::Error>(());
+                }
+                body.clear();
+                // The same body shape the engine delivers (the origin's envelope).
+                let _ = write!(
+                    body,
+                    r#"{{"event":"bench.event","timestamp":"2026-01-01T00:00:00.000000001Z","resource":{{"id":"r{seq}","type":"bench"}},"data":{{"seq":{seq},"sent_us":{},"pad":"{pad}"}}}}"#,
+                    now_us()
+                );
+                client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await?
+                    .bytes()
+                    .await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await
+            .map_err(|e| BenchError::Io(e.to_string()))?
+            .map_err(|e| BenchError::Io(e.to_string()))?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    stop.cancel();
+    Ok(n as f64 / secs)
+}
+
+/// A benchmark daemon: a child `hookline serve`.
+struct Child {
+    child: tokio::process::Child,
+    pid: u32,
+    url: String,
+    token: String,
+    http: reqwest::Client,
+    dir: PathBuf,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Child {
+    async fn start(opts: &BenchOptions, scenario: Scenario) -> Result<Child, BenchError> {
+        let base = match opts.store {
+            StoreChoice::Memory => PathBuf::from("/dev/shm"),
+            StoreChoice::Sqlite => std::env::temp_dir(),
+        };
+        let dir = base.join(format!(
+            "hookline-bench-{}-{}",
+            std::process::id(),
+            scenario.name()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| BenchError::Io(e.to_string()))?;
+        let token = crate::daemon::generate_token();
+        let workers = opts.concurrency.max(1);
+        let (attempts, schedule) = match scenario {
+            Scenario::Flaky => (10, "[1]"),
+            _ => (3, "[1, 2]"),
+        };
+        let config = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+token = "{token}"
+data_dir = "{dir}"
+[store]
+path = "{dir}/hookline.db"
+[security]
+allowed_networks = ["127.0.0.0/8"]
+[delivery]
+workers = {workers}
+max_concurrency_per_webhook = {workers}
+max_attempts = {attempts}
+retry_schedule_seconds = {schedule}
+retry_jitter = 0.0
+queue_capacity = 20000
+breaker_failure_threshold = 1000000
+[log]
+level = "warn"
+"#,
+            dir = dir.display()
+        );
+        let config_path = dir.join("bench.toml");
+        std::fs::write(&config_path, config).map_err(|e| BenchError::Io(e.to_string()))?;
+        let mut child = tokio::process::Command::new(&opts.hookline)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .env_remove("HOOKLINE_API_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| BenchError::Daemon(format!("{}: {e}", opts.hookline.display())))?;
+        let pid = child.id().unwrap_or(0);
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| BenchError::Daemon("no stdout".into()))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("hookline: listening on ") {
+                    return Some(url.trim().to_owned());
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| BenchError::Daemon("the daemon did not start listening".into()))?;
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Child {
+            child,
+            pid,
+            url,
+            token,
+            http: client(opts.concurrency)?,
+            dir,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, BenchError> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| BenchError::Daemon(e.to_string()))?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| BenchError::Daemon(e.to_string()))?;
+        if !status.is_success() {
+            return Err(BenchError::Daemon(format!("{path}: {status}: {text}")));
+        }
+        if text.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_str(&text).map_err(|e| BenchError::Daemon(format!("{path}: {e}")))
+    }
+
+    /// `(utime + stime) seconds, peak RSS MB` of the daemon process.
+    fn usage(&self) -> (f64, f64) {
+        proc_usage(self.pid)
+    }
+}
+
+/// CPU seconds and peak RSS (MB) of a process, from `/proc` (zeros elsewhere).
+fn proc_usage(pid: u32) -> (f64, f64) {
+    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / clock_ticks())
+        })
+        .unwrap_or(0.0);
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb / 1024.0)
+        })
+        .unwrap_or(0.0);
+    (cpu, rss)
+}
+
+fn clock_ticks() -> f64 {
+    // USER_HZ is 100 on every Linux architecture we run on.
+    100.0
+}
+
+async fn publish(
+    child: &Arc<Child>,
+    range: std::ops::Range<usize>,
+    concurrency: usize,
+    batch: usize,
+    pad: &Arc<String>,
+) -> Result<f64, BenchError> {
+    let next = Arc::new(AtomicUsize::new(range.start));
+    let end = range.end;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (child, next, pad) = (child.clone(), next.clone(), pad.clone());
+        tasks.push(tokio::spawn(async move {
+            let url = format!("{}/v1/events/batch", child.url);
+            let mut body = String::with_capacity(batch * (pad.len() + 160) + 16);
+            loop {
+                let first = next.fetch_add(batch, Relaxed);
+                if first >= end {
+                    return Ok::<(), BenchError>(());
+                }
+                let last = (first + batch).min(end);
+                body.clear();
+                body.push_str(r#"{"events":["#);
+                for seq in first..last {
+                    if seq > first {
+                        body.push(',');
+                    }
+                    event_json(&mut body, seq, &pad);
+                }
+                body.push_str("]}");
+                let resp = child
+                    .http
+                    .post(&url)
+                    .bearer_auth(&child.token)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .map_err(|e| BenchError::Daemon(e.to_string()))?;
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                if status.as_u16() != 202 {
+                    return Err(BenchError::Daemon(format!(
+                        "batch ingest answered {status}: {text}"
+                    )));
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| BenchError::Io(e.to_string()))??;
+    }
+    Ok((end - range.start) as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn publish_single(
+    child: &Arc<Child>,
+    range: std::ops::Range<usize>,
+    concurrency: usize,
+    pad: &Arc<String>,
+) -> Result<f64, BenchError> {
+    let next = Arc::new(AtomicUsize::new(range.start));
+    let end = range.end;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (child, next, pad) = (child.clone(), next.clone(), pad.clone());
+        tasks.push(tokio::spawn(async move {
+            let url = format!("{}/v1/events", child.url);
+            let mut body = String::new();
+            loop {
+                let seq = next.fetch_add(1, Relaxed);
+                if seq >= end {
+                    return Ok::<(), BenchError>(());
+                }
+                body.clear();
+                event_json(&mut body, seq, &pad);
+                let resp = child
+                    .http
+                    .post(&url)
+                    .bearer_auth(&child.token)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .map_err(|e| BenchError::Daemon(e.to_string()))?;
+                if resp.status().as_u16() != 202 {
+                    return Err(BenchError::Daemon(format!(
+                        "single ingest answered {}",
+                        resp.status()
+                    )));
+                }
+                let _ = resp.bytes().await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| BenchError::Io(e.to_string()))??;
+    }
+    Ok((end - range.start) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Publishes `range` at `rate` events/s in small batches (latency at a sustainable rate).
+async fn publish_paced(
+    child: &Arc<Child>,
+    range: std::ops::Range<usize>,
+    rate: f64,
+    pad: &Arc<String>,
+) -> Result<(), BenchError> {
+    let batch = 10usize;
+    let interval = Duration::from_secs_f64(batch as f64 / rate.max(1.0));
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut inflight = tokio::task::JoinSet::new();
+    let mut seq = range.start;
+    while seq < range.end {
+        tick.tick().await;
+        let last = (seq + batch).min(range.end);
+        let (child, pad) = (child.clone(), pad.clone());
+        let first = seq;
+        inflight.spawn(async move {
+            let mut body = String::from(r#"{"events":["#);
+            for s in first..last {
+                if s > first {
+                    body.push(',');
+                }
+                event_json(&mut body, s, &pad);
+            }
+            body.push_str("]}");
+            child
+                .http
+                .post(format!("{}/v1/events/batch", child.url))
+                .bearer_auth(&child.token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map(|_| ())
+        });
+        seq = last;
+    }
+    while let Some(r) = inflight.join_next().await {
+        r.map_err(|e| BenchError::Io(e.to_string()))?
+            .map_err(|e| BenchError::Daemon(e.to_string()))?;
+    }
+    Ok(())
+}
+
+async fn wait_delivered(
+    ledger: &Ledger,
+    scenario: Scenario,
+    events: usize,
+    times: u16,
+    allow_failed: bool,
+    child: &Child,
+) -> Result<(), BenchError> {
+    let mut last_progress = (0usize, Instant::now());
+    loop {
+        let (complete, _) = ledger.coverage(times);
+        if complete >= events {
+            return Ok(());
+        }
+        if allow_failed {
+            let stats = child.call(reqwest::Method::GET, "/v1/stats", None).await?;
+            let pending = stats["store"]["deliveries"]["pending"]
+                .as_u64()
+                .unwrap_or(0)
+                + stats["store"]["deliveries"]["in_flight"]
+                    .as_u64()
+                    .unwrap_or(0);
+            if pending == 0 && stats["store"]["events"].as_u64().unwrap_or(0) >= events as u64 {
+                return Ok(());
+            }
+        }
+        if complete > last_progress.0 {
+            last_progress = (complete, Instant::now());
+        } else if last_progress.1.elapsed() > Duration::from_secs(60) {
+            return Err(BenchError::Stalled {
+                scenario: scenario.name(),
+                message: format!("{complete} of {events} events delivered; no progress for 60 s"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn ledger_report(
+    child: &Child,
+    ledger: &Ledger,
+    published: u64,
+    times: u16,
+) -> Result<LedgerReport, BenchError> {
+    let stats = child.call(reqwest::Method::GET, "/v1/stats", None).await?;
+    let d = &stats["store"]["deliveries"];
+    let get = |k: &str| d[k].as_u64().unwrap_or(0);
+    let delivered = get("delivered");
+    let failed = get("failed") + get("exhausted") + get("canceled");
+    let skipped = get("skipped");
+    let pending = get("pending") + get("in_flight");
+    let (complete, duplicates) = ledger.coverage(times);
+    Ok(LedgerReport {
+        published,
+        delivered,
+        failed,
+        skipped,
+        pending,
+        received_complete: complete as u64,
+        duplicates,
+        balanced: published == delivered + failed + skipped + pending,
+    })
+}
+
+async fn run_scenario(
+    opts: &BenchOptions,
+    scenario: Scenario,
+    events: usize,
+) -> Result<ScenarioReport, BenchError> {
+    let webhooks = match scenario {
+        Scenario::Fanout => opts.webhooks.max(1),
+        _ => 1,
+    };
+    let plugin = match scenario {
+        Scenario::Plugin => Some(opts.plugin.clone().ok_or_else(|| {
+            BenchError::Daemon(
+                "the plugin scenario needs --plugin FILE.wasm (build plugins/redact first)".into(),
+            )
+        })?),
+        _ => None,
+    };
+    let single_events = if scenario == Scenario::Plain {
+        (events / 10).clamp(100, 5_000)
+    } else {
+        0
+    };
+    let half_events = if scenario == Scenario::Plain {
+        (events / 5).max(100)
+    } else {
+        0
+    };
+    let total = events + single_events + half_events;
+    let ledger = Arc::new(Ledger::new(total));
+    let stop = CancellationToken::new();
+    let addr = receiver::start(ledger.clone(), stop.clone())
+        .await
+        .map_err(|e| BenchError::Io(e.to_string()))?;
+    let child = Arc::new(Child::start(opts, scenario).await?);
+    let hook_url = format!("http://{addr}/hook");
+    for i in 0..webhooks {
+        let mut spec = serde_json::json!({
+            "id": format!("bench-{i}"),
+            "url": hook_url,
+            "events": ["bench.*"],
+            "scheme": "standard",
+        });
+        if let Some(path) = &plugin {
+            spec["plugin"] = serde_json::json!(absolute(path).display().to_string());
+            spec["plugin_config"] =
+                serde_json::json!({"remove": ["data.pad"], "mask": ["resource.id"]});
+        }
+        child
+            .call(reqwest::Method::POST, "/v1/webhooks", Some(spec))
+            .await?;
+    }
+    if scenario == Scenario::Flaky {
+        ledger.fail_per_mille.store(300, Relaxed);
+    }
+    if scenario == Scenario::Backlog {
+        child
+            .call(reqwest::Method::POST, "/v1/webhooks/bench-0/pause", None)
+            .await?;
+    }
+    let pad = Arc::new("x".repeat(opts.body_bytes.saturating_sub(200)));
+    let batch = match scenario {
+        Scenario::Fanout => 1,
+        _ => opts.batch.max(1),
+    };
+    let (cpu0, _) = child.usage();
+    let started = Instant::now();
+    let accepted_per_sec = publish(&child, 0..events, opts.concurrency, batch, &pad).await?;
+    let drain_started = Instant::now();
+    let (cpu_drain0, _) = child.usage();
+    if scenario == Scenario::Backlog {
+        child
+            .call(reqwest::Method::POST, "/v1/webhooks/bench-0/resume", None)
+            .await?;
+    }
+    let times = webhooks as u16;
+    wait_delivered(
+        &ledger,
+        scenario,
+        events,
+        times,
+        scenario == Scenario::Flaky,
+        &child,
+    )
+    .await?;
+    let (cpu1, _) = child.usage();
+    let deliveries = (events * webhooks) as f64;
+    let (elapsed, cpu) = if scenario == Scenario::Backlog {
+        (drain_started.elapsed(), cpu1 - cpu_drain0)
+    } else {
+        (started.elapsed(), cpu1 - cpu0)
+    };
+    let deliveries_per_sec = deliveries / elapsed.as_secs_f64();
+    let p50 = ledger.latency_quantile_ms(0.5);
+    let p99 = ledger.latency_quantile_ms(0.99);
+    let p999 = ledger.latency_quantile_ms(0.999);
+
+    let mut single_ingest_per_sec = None;
+    let mut half_rate_p99_ms = None;
+    if scenario == Scenario::Plain {
+        let range = events..events + single_events;
+        single_ingest_per_sec =
+            Some(publish_single(&child, range.clone(), opts.concurrency, &pad).await?);
+        wait_delivered(&ledger, scenario, events + single_events, 1, false, &child).await?;
+        ledger.reset_latency();
+        let range = events + single_events..total;
+        publish_paced(&child, range, deliveries_per_sec / 2.0, &pad).await?;
+        wait_delivered(&ledger, scenario, total, 1, false, &child).await?;
+        half_rate_p99_ms = ledger.latency_quantile_ms(0.99);
+    }
+    let published = (total * webhooks) as u64;
+    let ledger_report = ledger_report(&child, &ledger, published, times).await?;
+    let (_, peak_rss_mb) = child.usage();
+    stop.cancel();
+    Ok(ScenarioReport {
+        scenario: scenario.name().to_owned(),
+        events: total as u64,
+        webhooks: webhooks as u64,
+        accepted_per_sec,
+        single_ingest_per_sec,
+        deliveries_per_sec,
+        ratio_to_baseline: 0.0,
+        latency_p50_ms: p50,
+        latency_p99_ms: p99,
+        latency_p999_ms: p999,
+        half_rate_p99_ms,
+        peak_rss_mb,
+        cpu_seconds_per_1000: cpu / deliveries * 1000.0,
+        ledger: ledger_report,
+    })
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}

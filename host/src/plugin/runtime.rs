@@ -1,0 +1,583 @@
+//! The Wasmtime engine, the epoch ticker, the call gate, and one call from start to finish.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Store,
+    Trap,
+};
+
+use super::bindings::hookline::plugin::types::Outcome;
+use super::cache::DiskCache;
+use super::host::{HostState, sanitize};
+use super::loader::{LoadedPlugin, Loader};
+use super::{
+    MAX_REASON_BYTES, PluginError, PluginLimits, PluginRuntimeConfig, PluginStats, TransformInput,
+    TransformOutput, truncate,
+};
+
+/// Pooled instance slots at most. Each slot reserves address space for its memories (4 GiB
+/// each, so that bounds checks are done by guard pages instead of code); more concurrent
+/// calls than this wait for a slot.
+pub const MAX_CONCURRENT_CALLS: u32 = 128;
+/// Headers a plugin may add at most.
+const MAX_PLUGIN_HEADERS: usize = 64;
+/// Longest URL or content type a plugin may return.
+const MAX_URL_BYTES: usize = 4096;
+const MAX_CONTENT_TYPE_BYTES: usize = 256;
+/// Core instances per component: a Rust component has a handful (the plugin, its shims).
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// Memories and tables per component (the plugin's own, plus an adapter's if it has one).
+const MAX_MEMORIES_PER_COMPONENT: u32 = 2;
+const MAX_TABLES_PER_COMPONENT: u32 = 8;
+/// Linear memory kept resident (reset with `memset`, or only the touched pages with
+/// `PAGEMAP_SCAN`) instead of being returned to the kernel when a slot is freed: a small
+/// plugin's whole working set, so the next call takes no page faults.
+const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+const TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
+/// Guest stack: plugins transform one payload; deep recursion is a bug.
+const MAX_WASM_STACK: usize = 512 << 10;
+
+/// The runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the plugin runtime: {0}")]
+pub struct RuntimeError(String);
+
+/// Runs plugins. One per process; cheap to share behind an `Arc`.
+pub struct PluginRuntime {
+    engine: Engine,
+    cfg: PluginRuntimeConfig,
+    loader: Loader,
+    gate: Gate,
+    ticker: Ticker,
+}
+
+impl std::fmt::Debug for PluginRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRuntime")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginRuntime {
+    /// Builds the engine (Cranelift, fuel, epoch interruption, pooling allocator sized for
+    /// `cfg.max_concurrent_calls`), opens the disk cache and starts the epoch ticker.
+    ///
+    /// A disk cache that cannot be used (not creatable, writable by others) is logged and
+    /// skipped: plugins still work, compiled in memory.
+    pub fn new(mut cfg: PluginRuntimeConfig) -> Result<PluginRuntime, RuntimeError> {
+        cfg.max_memory_bytes = cfg.max_memory_bytes.max(cfg.limits.memory_bytes);
+        cfg.max_concurrent_calls = cfg.max_concurrent_calls.clamp(1, MAX_CONCURRENT_CALLS);
+        if cfg.epoch_tick.is_zero() {
+            cfg.epoch_tick = Duration::from_millis(1);
+        }
+        let slots = cfg.max_concurrent_calls;
+
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(MAX_CORE_INSTANCES_PER_COMPONENT))
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+            .total_memories(slots.saturating_mul(MAX_MEMORIES_PER_COMPONENT))
+            .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+            .total_tables(slots.saturating_mul(MAX_TABLES_PER_COMPONENT))
+            .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
+            .max_memory_size(cfg.max_memory_bytes)
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(TABLE_KEEP_RESIDENT_BYTES)
+            .pagemap_scan(Enabled::Auto);
+
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(MAX_WASM_STACK)
+            .cranelift_opt_level(OptLevel::Speed)
+            .parallel_compilation(true)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| RuntimeError(format!("{e:#}")))?;
+
+        let disk = cfg
+            .cache_dir
+            .as_deref()
+            .and_then(|dir| match DiskCache::open(dir, &engine) {
+                Ok(cache) => Some(cache),
+                Err(e) => {
+                    tracing::warn!(error = %e, "compiled plugins will not be cached on disk");
+                    None
+                }
+            });
+        let loader = Loader::new(engine.clone(), disk, cfg.reload_check_interval);
+        let ticker = Ticker::start(engine.clone(), cfg.epoch_tick)?;
+        Ok(PluginRuntime {
+            gate: Gate::new(slots),
+            engine,
+            loader,
+            ticker,
+            cfg,
+        })
+    }
+
+    /// The configuration in force (after adjustments: see [`PluginRuntimeConfig`]).
+    pub fn config(&self) -> &PluginRuntimeConfig {
+        &self.cfg
+    }
+
+    /// The limits calls get by default.
+    pub fn default_limits(&self) -> &PluginLimits {
+        &self.cfg.limits
+    }
+
+    /// Calls and outcomes of every plugin used so far, by path.
+    pub fn stats(&self) -> Vec<PluginStats> {
+        self.loader.stats()
+    }
+
+    /// Whether compiled plugins are kept on disk.
+    pub fn has_disk_cache(&self) -> bool {
+        self.loader.has_disk_cache()
+    }
+
+    /// The current version of the plugin at `path`: compiled on first use (or read from the
+    /// disk cache), then kept; recompiled when the file's content changes. Checks that it
+    /// targets the `hookline:plugin` world: a component that does not is refused with
+    /// [`PluginError::Load`] ("not a hookline plugin: …").
+    ///
+    /// Blocking: reads the file and may compile for up to seconds.
+    pub fn load(&self, path: &Path) -> Result<Arc<LoadedPlugin>, PluginError> {
+        self.loader.load(path)
+    }
+
+    /// Compiles `path` afresh, bypassing the memory cache (the disk cache still applies):
+    /// what `hookline plugin check` measures.
+    pub fn compile_uncached(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
+        let bytes = std::fs::read(path).map_err(|e| PluginError::Load {
+            path: path.to_owned(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        use sha2::Digest;
+        let sha256: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        self.loader.compile(path, &bytes, sha256, Arc::default())
+    }
+
+    /// Runs `plugin` on `input` in a fresh instance, within `limits` (the memory cap is
+    /// bounded by [`PluginRuntimeConfig::max_memory_bytes`]).
+    ///
+    /// Blocking: typically tens of microseconds, at most about `limits.deadline`; waits for
+    /// a free slot when [`PluginRuntimeConfig::max_concurrent_calls`] calls are running.
+    pub fn transform(
+        &self,
+        plugin: &LoadedPlugin,
+        input: TransformInput,
+        limits: &PluginLimits,
+    ) -> Result<TransformOutput, PluginError> {
+        let memory_cap = limits.memory_bytes.min(self.cfg.max_memory_bytes);
+        let webhook: Arc<str> = Arc::from(input.webhook_id.as_str());
+        let (event, target, config) = input.into_wit();
+
+        let _slot = self.gate.enter();
+        let _ticking = self.ticker.enter();
+        let started = Instant::now();
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(memory_cap, plugin.label().clone(), webhook),
+        );
+        store.limiter(|state| &mut state.limiter);
+        store.set_fuel(limits.fuel).map_err(|e| PluginError::Trap {
+            message: format!("cannot set fuel: {e}"),
+        })?;
+        store.set_epoch_deadline(self.deadline_ticks(limits.deadline));
+        store.epoch_deadline_trap();
+
+        let result = plugin
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.call_transform(&mut store, &event, &target, &config));
+        let duration = started.elapsed();
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let state = store.data();
+        state.log.finish();
+        let result = match result {
+            Ok(outcome) => {
+                if let Some(output) = state.captured() {
+                    tracing::debug!(
+                        target: "hookline::plugin",
+                        plugin = %plugin.label(),
+                        output = %output,
+                        "plugin wrote to stdout/stderr"
+                    );
+                }
+                check_outcome(outcome, fuel_used, duration, self.cfg.max_body_bytes)
+            }
+            Err(error) => Err(classify(&error, state, limits, memory_cap)),
+        };
+        plugin.counters.record(&result, duration);
+        result
+    }
+
+    /// Epoch ticks for `deadline`: rounded up, plus one for the tick already under way.
+    fn deadline_ticks(&self, deadline: Duration) -> u64 {
+        let tick = self.cfg.epoch_tick.as_nanos().max(1);
+        let ticks = deadline.as_nanos().div_ceil(tick);
+        u64::try_from(ticks).unwrap_or(u64::MAX - 1).max(1) + 1
+    }
+}
+
+/// Turns a failed call into the error its cause deserves.
+fn classify(
+    error: &wasmtime::Error,
+    state: &HostState,
+    limits: &PluginLimits,
+    memory_cap: usize,
+) -> PluginError {
+    if let Some(requested) = state.limiter.denied {
+        return PluginError::Memory {
+            limit_bytes: memory_cap,
+            requested_bytes: requested,
+        };
+    }
+    let message = match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => {
+            return PluginError::Fuel {
+                budget: limits.fuel,
+            };
+        }
+        Some(Trap::Interrupt) => {
+            return PluginError::Deadline {
+                limit: limits.deadline,
+            };
+        }
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    let mut message = message;
+    if let Some(output) = state.captured() {
+        message.push_str("; the plugin wrote: ");
+        message.push_str(&output);
+    }
+    if let Some(line) = &state.log.last_error {
+        message.push_str("; it last logged: ");
+        message.push_str(line);
+    }
+    PluginError::Trap {
+        message: truncate(message, 2 * MAX_REASON_BYTES + 64),
+    }
+}
+
+/// Checks what the plugin returned; malformed output is [`PluginError::Output`].
+fn check_outcome(
+    outcome: Outcome,
+    fuel_used: u64,
+    duration: Duration,
+    max_body: usize,
+) -> Result<TransformOutput, PluginError> {
+    let request = match outcome {
+        Outcome::Send(request) => request,
+        Outcome::Skip(reason) => {
+            return Ok(TransformOutput::Skip {
+                reason: sanitize(&truncate(reason, MAX_REASON_BYTES)),
+                fuel_used,
+                duration,
+            });
+        }
+        Outcome::Fail(message) => {
+            return Err(PluginError::output(format!(
+                "plugin failed: {}",
+                sanitize(&truncate(message, MAX_REASON_BYTES))
+            )));
+        }
+    };
+    if request.body.len() > max_body {
+        return Err(PluginError::output(format!(
+            "plugin returned a body of {} bytes, over the {max_body} byte payload limit",
+            request.body.len()
+        )));
+    }
+    if let Some(ct) = &request.content_type {
+        let valid = !ct.trim().is_empty()
+            && ct.len() <= MAX_CONTENT_TYPE_BYTES
+            && reqwest::header::HeaderValue::from_str(ct).is_ok();
+        if !valid {
+            return Err(PluginError::output(format!(
+                "plugin returned an invalid content type `{}`",
+                sanitize(&truncate(ct.clone(), 64))
+            )));
+        }
+    }
+    if request.headers.len() > MAX_PLUGIN_HEADERS {
+        return Err(PluginError::output(format!(
+            "plugin returned {} headers, more than the {MAX_PLUGIN_HEADERS} allowed",
+            request.headers.len()
+        )));
+    }
+    for (name, value) in &request.headers {
+        crate::http::validate_custom_header(name, value).map_err(|reason| {
+            PluginError::output(format!(
+                "plugin returned a header that cannot be sent: {}",
+                sanitize(&truncate(reason, MAX_REASON_BYTES))
+            ))
+        })?;
+    }
+    if let Some(url) = &request.url {
+        check_url(url)?;
+    }
+    Ok(TransformOutput::Send {
+        body: Bytes::from(request.body),
+        content_type: request.content_type,
+        headers: request.headers,
+        url: request.url,
+        fuel_used,
+        duration,
+    })
+}
+
+fn check_url(url: &str) -> Result<(), PluginError> {
+    let bad = |why: &str| {
+        PluginError::output(format!(
+            "plugin returned the URL `{}`, which {why}",
+            sanitize(&truncate(url.to_owned(), 128))
+        ))
+    };
+    if url.len() > MAX_URL_BYTES {
+        return Err(bad("is too long"));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|_| bad("is not a valid URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("is not http or https"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    Ok(())
+}
+
+/// Bounds calls in flight to the pool's instance slots; further calls wait.
+struct Gate {
+    free: Mutex<u32>,
+    freed: Condvar,
+}
+
+struct GateSlot<'a>(&'a Gate);
+
+impl Gate {
+    fn new(slots: u32) -> Gate {
+        Gate {
+            free: Mutex::new(slots),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn enter(&self) -> GateSlot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        GateSlot(self)
+    }
+}
+
+impl Drop for GateSlot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// Increments the engine's epoch every tick while calls run; parked otherwise, so an idle
+/// daemon does not wake up for it.
+struct Ticker {
+    shared: Arc<TickerShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct TickerShared {
+    active: AtomicUsize,
+    stop: AtomicBool,
+}
+
+struct Ticking<'a>(&'a Ticker);
+
+impl Ticker {
+    fn start(engine: Engine, tick: Duration) -> Result<Ticker, RuntimeError> {
+        let shared = Arc::new(TickerShared {
+            active: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let state = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("hookline-plugin-epoch".into())
+            .spawn(move || {
+                while !state.stop.load(Ordering::Acquire) {
+                    if state.active.load(Ordering::Acquire) == 0 {
+                        // Woken by the first call to start, or by shutdown.
+                        std::thread::park();
+                        continue;
+                    }
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?;
+        Ok(Ticker {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    fn enter(&self) -> Ticking<'_> {
+        if self.shared.active.fetch_add(1, Ordering::AcqRel) == 0
+            && let Some(thread) = &self.thread
+        {
+            thread.thread().unpark();
+        }
+        Ticking(self)
+    }
+}
+
+impl Drop for Ticking<'_> {
+    fn drop(&mut self) {
+        self.0.shared.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::bindings::hookline::plugin::types::Request;
+    use super::*;
+
+    fn send(request: Request) -> Result<TransformOutput, PluginError> {
+        check_outcome(Outcome::Send(request), 7, Duration::from_micros(3), 100)
+    }
+
+    fn request() -> Request {
+        Request {
+            body: b"{}".to_vec(),
+            content_type: None,
+            headers: vec![("X-Team".into(), "billing".into())],
+            url: None,
+        }
+    }
+
+    #[test]
+    fn good_output_passes() {
+        let out = send(Request {
+            content_type: Some("text/plain; charset=utf-8".into()),
+            url: Some("https://hooks.example.com/x".into()),
+            ..request()
+        })
+        .unwrap();
+        match out {
+            TransformOutput::Send {
+                body,
+                content_type,
+                headers,
+                url,
+                fuel_used,
+                ..
+            } => {
+                assert_eq!(&body[..], b"{}");
+                assert_eq!(content_type.as_deref(), Some("text/plain; charset=utf-8"));
+                assert_eq!(headers.len(), 1);
+                assert_eq!(url.as_deref(), Some("https://hooks.example.com/x"));
+                assert_eq!(fuel_used, 7);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_output_is_refused() {
+        let cases = [
+            (
+                Request {
+                    body: vec![b'x'; 101],
+                    ..request()
+                },
+                "over the 100 byte payload limit",
+            ),
+            (
+                Request {
+                    headers: vec![("X-Webhook-Signature".into(), "forged".into())],
+                    ..request()
+                },
+                "cannot be overridden",
+            ),
+            (
+                Request {
+                    headers: vec![("X-Ok".into(), "line\nbreak".into())],
+                    ..request()
+                },
+                "not allowed in a header",
+            ),
+            (
+                Request {
+                    headers: vec![("bad name".into(), "v".into())],
+                    ..request()
+                },
+                "not a valid HTTP header name",
+            ),
+            (
+                Request {
+                    content_type: Some("text/plain\r\nX-Injected: 1".into()),
+                    ..request()
+                },
+                "invalid content type",
+            ),
+            (
+                Request {
+                    url: Some("file:///etc/passwd".into()),
+                    ..request()
+                },
+                "not http or https",
+            ),
+            (
+                Request {
+                    url: Some("not a url".into()),
+                    ..request()
+                },
+                "not a valid URL",
+            ),
+            (
+                Request {
+                    headers: (0..65).map(|i| (format!("x-h{i}"), "v".into())).collect(),
+                    ..request()
+                },
+                "more than the 64 allowed",
+            ),
+        ];
+        for (request, expected) in cases {
+            let err = send(request).unwrap_err();
+            assert_eq!(err.kind(), crate::model::ErrorKind::PluginOutput);
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn fail_and_skip_carry_the_plugins_words() {
+        let err =
+            check_outcome(Outcome::Fail("no\nway".into()), 0, Duration::ZERO, 10).unwrap_err();
+        assert_eq!(err.to_string(), "plugin failed: no\\nway");
+        let skip = check_outcome(Outcome::Skip("x".repeat(5000)), 1, Duration::ZERO, 10).unwrap();
+        match skip {
+            TransformOutput::Skip { reason, .. } => assert!(reason.len() <= MAX_REASON_BYTES),
+            other => panic!("{other:?}"),
+        }
+    }
+}
