@@ -39,7 +39,11 @@ async fn bench_smoke_run_balances_every_ledger() {
     assert_eq!(names, ["plain", "fanout", "flaky", "backlog"]);
     for s in scenarios {
         let ledger = &s["ledger"];
-        assert_eq!(ledger["balanced"], true, "ledger of {}: {ledger}", s["scenario"]);
+        assert_eq!(
+            ledger["balanced"], true,
+            "ledger of {}: {ledger}",
+            s["scenario"]
+        );
         let published = ledger["published"].as_u64().unwrap();
         let accounted = ["delivered", "failed", "skipped", "pending"]
             .iter()

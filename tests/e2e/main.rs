@@ -3,8 +3,8 @@
 mod cli_keys;
 
 mod bad_input;
-mod bench;
 mod behaviours;
+mod bench;
 mod cli_clients;
 mod console;
 mod crash;

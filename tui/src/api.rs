@@ -66,7 +66,7 @@ impl Api {
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("hookline-console/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ApiError::Transport(error_chain(&e)))?;
+            .map_err(|e| ApiError::Transport(error_chain(&e.without_url())))?;
         Ok(Api {
             http,
             base: base.trim_end_matches('/').to_owned(),
@@ -92,7 +92,7 @@ impl Api {
         let resp = req
             .send()
             .await
-            .map_err(|e| ApiError::Transport(error_chain(&e)))?;
+            .map_err(|e| ApiError::Transport(error_chain(&e.without_url())))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -123,7 +123,7 @@ impl Api {
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| ApiError::Transport(error_chain(&e)))?;
+            .map_err(|e| ApiError::Transport(error_chain(&e.without_url())))?;
         serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode(e.to_string()))
     }
 

@@ -813,30 +813,28 @@ impl App {
     }
 
     /// Keeps each list's selection on the same item after a refresh (or on the first row
-    /// when it was there: following the newest).
+    /// when it was there: following the newest). Compares ids in place: no copies.
     fn reselect(&mut self) {
         let view = self.view;
-        let keys: Vec<String> = match view {
-            ViewId::Overview => key_list(&self.shown.overview, |r| r.id.clone()),
-            ViewId::Queue => key_list(&self.shown.queue, |r| r.id.clone()),
-            ViewId::Webhooks => key_list(&self.shown.webhooks, |w| w.webhook.id.clone()),
-            ViewId::Failures => key_list(&self.shown.failures, |g| {
-                format!("{}\0{}", g.kind, g.webhook)
-            }),
-            ViewId::Plugins => key_list(&self.shown.plugins, |p| p.plugin.clone()),
+        let list = &mut self.lists[view.index()];
+        let shown = &self.shown;
+        match view {
+            ViewId::Overview => reselect_by(list, &shown.overview, |r| r.id.as_str()),
+            ViewId::Queue => reselect_by(list, &shown.queue, |r| r.id.as_str()),
+            ViewId::Webhooks => reselect_by(list, &shown.webhooks, |w| w.webhook.id.as_str()),
+            ViewId::Failures => reselect_by(list, &shown.failures, |g| g.key.as_str()),
+            ViewId::Plugins => reselect_by(list, &shown.plugins, |p| p.plugin.as_str()),
             ViewId::Detail => return,
-        };
-        reselect(self.list_mut(view), &keys);
+        }
         if view == ViewId::Failures {
-            let sel = self.list(ViewId::Failures).selected;
-            let keys: Vec<String> = self
+            let sel = self.lists[ViewId::Failures.index()].selected;
+            let rows: &[Arc<DeliveryRow>] = self
                 .shown
                 .failures
                 .get(sel)
-                .map(|g| g.rows.iter().map(|r| r.id.clone()).collect())
-                .unwrap_or_default();
-            reselect(&mut self.failure_rows, &keys);
-            if keys.is_empty() {
+                .map_or(&[], |g| g.rows.as_slice());
+            reselect_by(&mut self.failure_rows, rows, |r| r.id.as_str());
+            if rows.is_empty() {
                 self.failures_focus = FailuresFocus::Groups;
             }
         }
@@ -1235,11 +1233,7 @@ impl App {
             ViewId::Overview => self.shown.overview.get(sel).map(|r| r.id.clone()),
             ViewId::Queue => self.shown.queue.get(sel).map(|r| r.id.clone()),
             ViewId::Webhooks => self.shown.webhooks.get(sel).map(|w| w.webhook.id.clone()),
-            ViewId::Failures => self
-                .shown
-                .failures
-                .get(sel)
-                .map(|g| format!("{}\0{}", g.kind, g.webhook)),
+            ViewId::Failures => self.shown.failures.get(sel).map(|g| g.key.clone()),
             ViewId::Plugins => self.shown.plugins.get(sel).map(|p| p.plugin.clone()),
             ViewId::Detail => None,
         };
@@ -1323,24 +1317,23 @@ fn pretty_text(body: &str) -> String {
     }
 }
 
-fn key_list<T>(items: &[T], key: impl Fn(&T) -> String) -> Vec<String> {
-    items.iter().map(key).collect()
-}
-
-fn reselect(list: &mut ListState, keys: &[String]) {
-    if keys.is_empty() {
+fn reselect_by<T>(list: &mut ListState, items: &[T], key: impl Fn(&T) -> &str) {
+    if items.is_empty() {
         list.selected = 0;
         list.selected_key = None;
         return;
     }
     if list.selected != 0
-        && let Some(key) = &list.selected_key
-        && let Some(pos) = keys.iter().position(|k| k == key)
+        && let Some(wanted) = &list.selected_key
+        && let Some(pos) = items.iter().position(|i| key(i) == wanted.as_str())
     {
         list.selected = pos;
     }
-    list.selected = list.selected.min(keys.len() - 1);
-    list.selected_key = Some(keys[list.selected].clone());
+    list.selected = list.selected.min(items.len() - 1);
+    let current = key(&items[list.selected]);
+    if list.selected_key.as_deref() != Some(current) {
+        list.selected_key = Some(current.to_owned());
+    }
 }
 
 fn step(current: usize, delta: isize, len: usize) -> usize {

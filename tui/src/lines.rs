@@ -341,6 +341,8 @@ pub fn plugin_lines(data: &Data) -> Vec<PluginLine> {
 /// Failures of one error kind at one webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailureGroup {
+    /// `kind` and `webhook` as one key (keeps the selection across refreshes).
+    pub key: String,
     /// Error kind (`-` when the daemon gave none).
     pub kind: Arc<str>,
     /// Webhook id.
@@ -368,6 +370,7 @@ pub fn failure_groups<'a>(rows: impl Iterator<Item = &'a Arc<DeliveryRow>>) -> V
         let g = groups
             .entry((kind.clone(), row.webhook_id.clone()))
             .or_insert_with(|| FailureGroup {
+                key: format!("{kind}\0{}", row.webhook_id),
                 kind,
                 webhook: row.webhook_id.clone(),
                 rows: Vec::new(),

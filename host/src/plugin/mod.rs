@@ -36,7 +36,7 @@
 //! - **Limits per call** ([`PluginLimits`]): a fuel budget (deterministic: the same input
 //!   stops at the same instruction), a wall-clock deadline enforced by epoch interruption (a
 //!   background thread ticks the epoch every [`PluginRuntimeConfig::epoch_tick`] while calls
-//!   are running, and parks when none are), and a memory cap checked on every
+//!   are running, and parks after a second without any), and a memory cap checked on every
 //!   `memory.grow`. Exceeding one traps the guest; the host is unaffected.
 //! - **Output is checked**: the body against the payload limit, headers with the same rules
 //!   as a webhook's custom headers (never the id, timestamp, signature, content-type or

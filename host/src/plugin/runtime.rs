@@ -359,8 +359,13 @@ fn check_url(url: &str) -> Result<(), PluginError> {
 
 /// Bounds calls in flight to the pool's instance slots; further calls wait.
 struct Gate {
-    free: Mutex<u32>,
+    slots: Mutex<GateState>,
     freed: Condvar,
+}
+
+struct GateState {
+    free: u32,
+    waiting: u32,
 }
 
 struct GateSlot<'a>(&'a Gate);
@@ -368,37 +373,51 @@ struct GateSlot<'a>(&'a Gate);
 impl Gate {
     fn new(slots: u32) -> Gate {
         Gate {
-            free: Mutex::new(slots),
+            slots: Mutex::new(GateState {
+                free: slots,
+                waiting: 0,
+            }),
             freed: Condvar::new(),
         }
     }
 
     fn enter(&self) -> GateSlot<'_> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        let mut state = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        while state.free == 0 {
+            state.waiting += 1;
+            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiting -= 1;
         }
-        *free -= 1;
+        state.free -= 1;
         GateSlot(self)
     }
 }
 
 impl Drop for GateSlot<'_> {
     fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.0.freed.notify_one();
+        let mut state = self.0.slots.lock().unwrap_or_else(|e| e.into_inner());
+        state.free += 1;
+        // Waking is a system call: only when someone waits.
+        if state.waiting > 0 {
+            self.0.freed.notify_one();
+        }
     }
 }
 
-/// Increments the engine's epoch every tick while calls run; parked otherwise, so an idle
-/// daemon does not wake up for it.
+/// Increments the engine's epoch every tick while calls run. After [`IDLE_TICKS`] ticks
+/// without a call it parks, so an idle daemon does not wake up for it; under steady
+/// traffic it keeps ticking, so a call costs no wake-up.
 struct Ticker {
     shared: Arc<TickerShared>,
     thread: Option<JoinHandle<()>>,
 }
 
+/// Ticks without a call before the ticker parks (a second at the default tick).
+const IDLE_TICKS: u32 = 200;
+
 struct TickerShared {
     active: AtomicUsize,
+    parked: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -408,20 +427,36 @@ impl Ticker {
     fn start(engine: Engine, tick: Duration) -> Result<Ticker, RuntimeError> {
         let shared = Arc::new(TickerShared {
             active: AtomicUsize::new(0),
+            parked: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         });
         let state = shared.clone();
         let thread = std::thread::Builder::new()
             .name("hookline-plugin-epoch".into())
             .spawn(move || {
-                while !state.stop.load(Ordering::Acquire) {
-                    if state.active.load(Ordering::Acquire) == 0 {
-                        // Woken by the first call to start, or by shutdown.
-                        std::thread::park();
+                // Start parked: no call yet.
+                let mut idle = IDLE_TICKS;
+                while !state.stop.load(Ordering::SeqCst) {
+                    if idle >= IDLE_TICKS {
+                        // Announce the park, then look again: a call that started before
+                        // it saw `parked` false and did not wake us, so we must see it.
+                        state.parked.store(true, Ordering::SeqCst);
+                        if state.active.load(Ordering::SeqCst) == 0
+                            && !state.stop.load(Ordering::SeqCst)
+                        {
+                            std::thread::park();
+                        }
+                        state.parked.store(false, Ordering::SeqCst);
+                        idle = 0;
                         continue;
                     }
                     std::thread::sleep(tick);
                     engine.increment_epoch();
+                    if state.active.load(Ordering::SeqCst) == 0 {
+                        idle += 1;
+                    } else {
+                        idle = 0;
+                    }
                 }
             })
             .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?;
@@ -432,7 +467,8 @@ impl Ticker {
     }
 
     fn enter(&self) -> Ticking<'_> {
-        if self.shared.active.fetch_add(1, Ordering::AcqRel) == 0
+        self.shared.active.fetch_add(1, Ordering::SeqCst);
+        if self.shared.parked.load(Ordering::SeqCst)
             && let Some(thread) = &self.thread
         {
             thread.thread().unpark();
@@ -443,13 +479,13 @@ impl Ticker {
 
 impl Drop for Ticking<'_> {
     fn drop(&mut self) {
-        self.0.shared.active.fetch_sub(1, Ordering::AcqRel);
+        self.0.shared.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Drop for Ticker {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
+        self.shared.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
             thread.thread().unpark();
             let _ = thread.join();

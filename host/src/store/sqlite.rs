@@ -62,7 +62,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use self::read::ReadPool;
-use self::writer::{Msg, Op, WriteFn};
+use self::writer::{Containment, Msg, Op, WriteFn};
 use crate::model::{
     AttemptRecord, DeliveryDetail, DeliveryFilter, DeliveryJob, DeliverySummary, IngestOutcome,
     Millis, NewEvent, Page, StoreStats, WebhookRecord, WebhookState,
@@ -150,8 +150,14 @@ impl SqliteStore {
             opts.read_connections,
         )?);
         let (commands, receiver) = mpsc::channel();
-        let writer = writer::spawn(conn, checkpoint_conn, lock, receiver, opts.max_batch_rows.max(1))
-            .map_err(|e| StoreError::Backend(format!("cannot start the store writer: {e}")))?;
+        let writer = writer::spawn(
+            conn,
+            checkpoint_conn,
+            lock,
+            receiver,
+            opts.max_batch_rows.max(1),
+        )
+        .map_err(|e| StoreError::Backend(format!("cannot start the store writer: {e}")))?;
         tracing::debug!(path = %path.display(), "Opened the SQLite store.");
         Ok(SqliteStore {
             path: path.to_owned(),
@@ -176,14 +182,44 @@ impl SqliteStore {
         }
     }
 
-    /// Sends a write command and waits for its committed result.
+    /// Sends a write command, run in its own savepoint, and waits for its committed result.
     async fn write<I, T>(&self, input: I, weight: usize, run: WriteFn<I, T>) -> StoreResult<T>
     where
         I: Send + 'static,
         T: Send + 'static,
     {
+        self.send(input, weight, Containment::Savepoint, run).await
+    }
+
+    /// Like [`write`](Self::write), for the hot commands that can only fail with the whole
+    /// transaction (see [`Containment::Transaction`]): no savepoint.
+    async fn write_unguarded<I, T>(
+        &self,
+        input: I,
+        weight: usize,
+        run: WriteFn<I, T>,
+    ) -> StoreResult<T>
+    where
+        I: Send + 'static,
+        T: Send + 'static,
+    {
+        self.send(input, weight, Containment::Transaction, run)
+            .await
+    }
+
+    async fn send<I, T>(
+        &self,
+        input: I,
+        weight: usize,
+        containment: Containment,
+        run: WriteFn<I, T>,
+    ) -> StoreResult<T>
+    where
+        I: Send + 'static,
+        T: Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        let op = Op::new(input, weight, run, reply);
+        let op = Op::new(input, weight, containment, run, reply);
         self.commands
             .send(Msg::Run(Box::new(op)))
             .map_err(|_| StoreError::Closed)?;
@@ -249,21 +285,24 @@ impl Store for SqliteStore {
 
     fn claim(&self, req: ClaimRequest) -> BoxFuture<'_, StoreResult<Vec<DeliveryJob>>> {
         let weight = req.limit as usize;
-        Box::pin(self.write(req, weight, write::claim))
+        Box::pin(self.write_unguarded(req, weight, write::claim))
     }
 
     fn complete(&self, records: Vec<AttemptRecord>) -> BoxFuture<'_, StoreResult<()>> {
         let weight = records.len();
-        Box::pin(self.write(records, weight, write::complete))
+        Box::pin(async move {
+            write::check_records(&records)?;
+            self.write_unguarded(records, weight, write::complete).await
+        })
     }
 
     fn release(&self, owner: String, ids: Vec<String>) -> BoxFuture<'_, StoreResult<()>> {
         let weight = ids.len();
-        Box::pin(self.write((owner, ids), weight, write::release))
+        Box::pin(self.write_unguarded((owner, ids), weight, write::release))
     }
 
     fn release_all(&self) -> BoxFuture<'_, StoreResult<u64>> {
-        Box::pin(self.write((), 1, write::release_all))
+        Box::pin(self.write_unguarded((), 1, write::release_all))
     }
 
     fn next_due(&self) -> BoxFuture<'_, StoreResult<Option<Millis>>> {

@@ -1,5 +1,5 @@
 //! Integration tests of the `hookline_host` library (one binary, so the link step runs once).
 
 mod engine;
-mod standard_webhooks;
 mod plugins;
+mod standard_webhooks;

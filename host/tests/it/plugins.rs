@@ -658,7 +658,7 @@ async fn a_redacted_delivery_is_signed_over_the_bytes_sent() {
     let now = chrono::Utc::now().timestamp();
     verify(
         Scheme::Standard,
-        &[key.clone()],
+        std::slice::from_ref(&key),
         &received.headers,
         &received.body,
         now,

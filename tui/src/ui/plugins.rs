@@ -81,7 +81,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
                 Cell::from(v.to_string()).style(if v > 0 { theme.bad() } else { theme.dim() })
             };
             Row::new(vec![
-                Cell::from(p.plugin.clone()).style(theme.strong()),
+                Cell::from(file_name(&p.plugin)).style(theme.strong()),
                 Cell::from(p.webhooks.join(", ")),
                 Cell::from(format::count(p.calls)),
                 Cell::from(format::count(p.skipped)),
@@ -98,25 +98,44 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         },
     );
     let text = match plugins.get(state.selected) {
-        Some(p) => match &p.last_error {
-            Some(e) => Line::from(vec![
-                Span::styled(format!("{}: ", p.plugin), theme.strong()),
-                Span::styled(e.clone(), theme.bad()),
+        Some(p) => vec![
+            Line::from(vec![
+                Span::styled("path        ", theme.dim()),
+                Span::styled(p.plugin.clone(), theme.strong()),
             ]),
-            None => Line::from(Span::styled(
-                format!("{}: no plugin error since the console attached", p.plugin),
-                theme.ok(),
-            )),
-        },
+            match &p.last_error {
+                Some(e) => Line::from(vec![
+                    Span::styled("last error  ", theme.dim()),
+                    Span::styled(e.clone(), theme.bad()),
+                ]),
+                None => Line::from(Span::styled(
+                    "no plugin error since the console attached",
+                    theme.ok(),
+                )),
+            },
+        ],
         None if app.data.webhooks.values().all(|w| w.view.plugin.is_none()) => {
-            Line::from(Span::styled("No webhook uses a plugin.", theme.dim()))
+            vec![Line::from(Span::styled(
+                "No webhook uses a plugin.",
+                theme.dim(),
+            ))]
         }
-        None => Line::from(Span::styled("No plugin matches the filter.", theme.dim())),
+        None => vec![Line::from(Span::styled(
+            "No plugin matches the filter.",
+            theme.dim(),
+        ))],
     };
     frame.render_widget(
         Paragraph::new(text)
             .wrap(Wrap { trim: false })
-            .block(titled(theme, "Last plugin error".into(), None)),
+            .block(titled(theme, "Selected plugin".into(), None)),
         last,
     );
+}
+
+/// The file name of a plugin path (the whole path is in the pane below the table).
+fn file_name(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned())
 }

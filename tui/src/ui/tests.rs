@@ -154,7 +154,7 @@ fn connection_states_in_the_header() {
         ),
     ] {
         app.update(Msg::Connection(state));
-        let terminal = render(&app, 160, 3);
+        let terminal = render(&app, 160, 48);
         let text = terminal.backend().to_string();
         out.push_str(text.lines().next().unwrap_or(""));
         out.push('\n');

@@ -26,14 +26,11 @@ impl Checkpointer {
     /// each commit) has moved since the last checkpoint.
     pub(super) fn spawn(conn: Connection, commits: Arc<AtomicU64>) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let thread =
-            thread::Builder::new().name("hookline-store-checkpoint".to_owned()).spawn(move || {
+        let thread = thread::Builder::new()
+            .name("hookline-store-checkpoint".to_owned())
+            .spawn(move || {
                 let mut seen = 0;
-                loop {
-                    match stopped.recv_timeout(PERIOD) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-                    }
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(PERIOD) {
                     let now = commits.load(Ordering::Acquire);
                     if now == seen {
                         continue;
@@ -46,7 +43,9 @@ impl Checkpointer {
                         Ok((log, copied)) => {
                             tracing::trace!(log, copied, "Checkpointed the store's log.");
                         }
-                        Err(e) => tracing::warn!(error = %e, "Could not checkpoint the store's log."),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "Could not checkpoint the store's log.")
+                        }
                     }
                 }
             })?;

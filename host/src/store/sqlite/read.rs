@@ -258,7 +258,7 @@ pub(super) fn stats(conn: &Connection, now: Millis) -> Outcome<StoreStats> {
     let in_flight: i64 = tx
         .prepare_cached(
             "SELECT count(*) FROM deliveries INDEXED BY deliveries_leased \
-             WHERE lease_owner IS NOT NULL AND lease_until > ?1 AND status = 'pending'",
+             WHERE lease_until > ?1",
         )?
         .query_row([now], |r| r.get(0))?;
     let retry_waiting: i64 = tx

@@ -106,10 +106,11 @@ CREATE TABLE deliveries (
 
 -- Claims and next_due: claimable deliveries by the time they become claimable.
 CREATE INDEX deliveries_due ON deliveries (due_at) WHERE status = 'pending' AND held = 0;
--- Leased deliveries: the in-flight count and release_all.
-CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE lease_owner IS NOT NULL;
--- Deliveries waiting for a retry: the retry_waiting count.
-CREATE INDEX deliveries_retrying ON deliveries (next_attempt_at)
+-- Leased deliveries (a lease is set and cleared with its owner, and only on pending rows):
+-- the in-flight count, answered from the index alone, and release_all.
+CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE lease_until IS NOT NULL;
+-- Deliveries waiting for a retry: the retry_waiting count, answered from the index alone.
+CREATE INDEX deliveries_retrying ON deliveries (next_attempt_at, status, attempts)
     WHERE status = 'pending' AND attempts > 0;
 -- Finished deliveries by last change: pruning.
 CREATE INDEX deliveries_finished ON deliveries (updated_at) WHERE status <> 'pending';
@@ -179,7 +180,10 @@ fn configure_writer(conn: &Connection, opts: &SqliteOptions) -> Result<(), Failu
 }
 
 /// Opens the checkpointer's connection (read-write, but it never writes rows).
-pub(super) fn open_checkpointer(path: &Path, opts: &SqliteOptions) -> Result<Connection, StoreError> {
+pub(super) fn open_checkpointer(
+    path: &Path,
+    opts: &SqliteOptions,
+) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
     let configure = || -> rusqlite::Result<()> {

@@ -199,21 +199,29 @@ pub(super) fn claim(ctx: &mut WriteCtx, req: ClaimRequest) -> Outcome<Vec<Delive
     Ok(jobs)
 }
 
-/// Records attempt results; a record whose owner no longer holds the lease is ignored.
-///
-/// Attempt rows are numbered by the delivery's `attempt_seq`, which never goes back, so an
-/// operator retry (which resets `attempts` for a fresh budget) continues the numbering.
-pub(super) fn complete(ctx: &mut WriteCtx, records: Vec<AttemptRecord>) -> Outcome<()> {
-    if let Some(r) = records
+/// Refuses records that ask for a status a delivery cannot be stored in (`in_flight` is
+/// derived from a live lease). Checked before a `complete` is sent to the writer.
+pub(super) fn check_records(records: &[AttemptRecord]) -> Result<(), StoreError> {
+    match records
         .iter()
         .find(|r| r.new_status == DeliveryStatus::InFlight)
     {
-        return Err(StoreError::InvalidState(format!(
+        Some(r) => Err(StoreError::InvalidState(format!(
             "attempt record for delivery `{}`: `in_flight` is not a status to move to",
             r.delivery_id
-        ))
-        .into());
+        ))),
+        None => Ok(()),
     }
+}
+
+/// Records attempt results; a record whose owner no longer holds the lease is ignored.
+///
+/// Attempt rows are numbered by the delivery's `attempt_seq`, which never goes back, so an
+/// operator retry (which resets `attempts` for a fresh budget) continues the numbering and
+/// an attempt row's key never collides. Runs without a savepoint
+/// ([`Containment::Transaction`](super::writer::Containment)): the records were checked
+/// before sending ([`check_records`]) and nothing here can refuse one after a write.
+pub(super) fn complete(ctx: &mut WriteCtx, records: Vec<AttemptRecord>) -> Outcome<()> {
     let conn = &ctx.conn;
     // Select, then update by key: `UPDATE … RETURNING` would run as a trigger with a
     // statement journal per row, measurably slower on this hot path. Nothing can change the
@@ -300,7 +308,7 @@ pub(super) fn release_all(ctx: &mut WriteCtx, (): ()) -> Outcome<u64> {
         .prepare_cached(
             "UPDATE deliveries INDEXED BY deliveries_leased \
          SET lease_owner = NULL, lease_until = NULL, due_at = next_attempt_at \
-         WHERE lease_owner IS NOT NULL",
+         WHERE lease_until IS NOT NULL",
         )?
         .execute([])?;
     Ok(n as u64)
