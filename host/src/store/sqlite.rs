@@ -8,10 +8,13 @@
 //!   replay, prune) is a command sent to a dedicated thread that owns the only read-write
 //!   connection. The thread takes every command already queued, runs them in one
 //!   transaction (each inside its own savepoint, so a failing command fails only its own
-//!   caller), commits once and then answers: under load, one fsync covers thousands of
+//!   caller; the hot claim/complete/release commands, which cannot fail half-way, skip the
+//!   savepoint), commits once and then answers: under load, one fsync covers thousands of
 //!   events. A caller hears "stored" only after the commit; if the commit fails, it hears
 //!   the error. A full disk or an I/O error is [`StoreError::Full`]: new writes are refused
 //!   and reads go on.
+//! - **Checkpoints off the write path.** A second thread copies the write-ahead log into
+//!   the database file, so the writer never waits for that I/O.
 //! - **Pooled readers.** Reads (listing, details, statistics, `next_due`, webhooks) run on a
 //!   few read-only connections on Tokio's blocking threads, beside the writer.
 //! - **Indexes shaped by the hot queries.** A claim is a range scan over an index of
@@ -23,7 +26,9 @@
 //!   naming the file.
 //! - **Shutdown.** [`SqliteStore::close`] (or dropping the store) lets the writer finish
 //!   every command already queued, checkpoints the log into the database file, and releases
-//!   the lock. Dropping the store waits for that.
+//!   the lock. Dropping the store waits for that (blocking the dropping thread briefly).
+//! - **Cancellation.** A write whose caller stops waiting still runs (or has run): dropping
+//!   an `ingest` future never un-stores events, it only loses the answer.
 //!
 //! Durability: with the default [`Synchronous::Full`], a commit is on disk when `ingest`
 //! returns (a crash or power loss keeps it). [`Synchronous::Normal`] survives a process
@@ -173,7 +178,8 @@ impl SqliteStore {
     }
 
     /// Stops the writer after the commands already queued, checkpoints and releases the
-    /// file lock. Later calls fail with [`StoreError::Closed`]. Idempotent.
+    /// file lock. Later writes fail with [`StoreError::Closed`]; reads keep answering until
+    /// the store is dropped. Idempotent.
     pub async fn close(&self) {
         let (ack, done) = oneshot::channel();
         if self.commands.send(Msg::Close(Some(ack))).is_ok() {
@@ -257,7 +263,7 @@ fn lock_file(path: &Path) -> StoreResult<File> {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
             let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
+            let _ = Read::by_ref(&mut file).take(32).read_to_string(&mut holder);
             let holder = holder.trim();
             let pid = if holder.is_empty() {
                 String::new()

@@ -3,3 +3,4 @@
 mod engine;
 mod plugins;
 mod standard_webhooks;
+mod store_sqlite;

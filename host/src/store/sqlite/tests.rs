@@ -1335,7 +1335,12 @@ async fn a_newer_schema_or_a_foreign_database_is_refused() {
 #[tokio::test]
 async fn a_full_disk_refuses_writes_and_keeps_serving_reads() {
     let (dir, store) = setup("full", &["a"]).await;
-    store.ingest(vec![event(T0, None, &["a"])]).await.unwrap();
+    store
+        .ingest((0..20).map(|i| event(T0 + i, None, &["a"])).collect())
+        .await
+        .unwrap();
+    let jobs = store.claim(claim_req(T0 + 100, 20)).await.unwrap();
+    assert_eq!(jobs.len(), 20);
     // Cap the file at its current size: the next write needing a page fails with SQLITE_FULL.
     let cap = |ctx: &mut writer::WriteCtx, pages: Option<i64>| -> codec::Outcome<()> {
         let current: i64 = ctx.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
@@ -1345,33 +1350,67 @@ async fn a_full_disk_refuses_writes_and_keeps_serving_reads() {
         Ok(())
     };
     store.write(None, 1, cap).await.unwrap();
+
+    // Ingest (in a savepoint) is refused.
     let mut big = event(T0 + 1, None, &["a"]);
     big.payload = Bytes::from(vec![b'x'; 1 << 20]);
     match store.ingest(vec![big]).await {
         Err(StoreError::Full(_)) => {}
         other => panic!("{other:?}"),
     }
-    // Reads go on.
-    let stats = store.stats(T0).await.unwrap();
-    assert_eq!(stats.events, 1);
-    assert_eq!(
-        store
-            .list_deliveries(DeliveryFilter::default(), T0)
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
+    // So are attempt results (no savepoint): none of them is half applied.
+    let records: Vec<_> = jobs
+        .iter()
+        .map(|j| AttemptRecord {
+            response_excerpt: Some("r".repeat(20_000)),
+            ..result(j, DeliveryStatus::Delivered, T0 + 200, None)
+        })
+        .collect();
+    match store.complete(records.clone()).await {
+        Err(StoreError::Full(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    // Reads go on, and show nothing of the refused writes.
+    let stats = store.stats(T0 + 300).await.unwrap();
+    assert_eq!(stats.events, 20);
+    assert_eq!(stats.deliveries["in_flight"], 20);
+    let page = store
+        .list_deliveries(DeliveryFilter::default(), T0 + 300)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 20);
+    assert!(
+        page.items
+            .iter()
+            .all(|d| d.status == DeliveryStatus::InFlight && d.attempts == 0)
     );
+
     // Space again: writes work again.
     store.write(Some(1 << 30), 1, cap).await.unwrap();
+    store.complete(records).await.unwrap();
     store
         .ingest(vec![event(T0 + 2, None, &["a"])])
         .await
         .unwrap();
-    assert_eq!(store.stats(T0).await.unwrap().events, 2);
+    let stats = store.stats(T0 + 300).await.unwrap();
+    assert_eq!(stats.events, 21);
+    assert_eq!(stats.deliveries["delivered"], 20);
     drop(store);
     assert_counters_match(&dir.db());
+}
+
+#[tokio::test]
+async fn an_attempt_record_cannot_move_a_delivery_to_in_flight() {
+    let (_dir, store) = setup("in-flight-record", &["a"]).await;
+    store.ingest(vec![event(T0, None, &["a"])]).await.unwrap();
+    let job = store.claim(claim_req(T0, 1)).await.unwrap().remove(0);
+    let record = result(&job, DeliveryStatus::InFlight, T0 + 1, None);
+    assert!(matches!(
+        store.complete(vec![record]).await,
+        Err(StoreError::InvalidState(m)) if m.contains("`in_flight` is not a status")
+    ));
+    let detail = store.get_delivery(job.id, T0 + 2).await.unwrap().unwrap();
+    assert_eq!(detail.summary.status, DeliveryStatus::InFlight);
 }
 
 #[tokio::test]
@@ -1507,54 +1546,5 @@ async fn throughput() {
         },
         total as f64 / ingest_secs,
         total as f64 / deliver_secs,
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zz_single_complete() {
-    let (_dir, store) = setup("single-complete", &["a"]).await;
-    let store = Arc::new(store);
-    for c in 0..100 {
-        let batch = (0..500)
-            .map(|i| event(T0 + (c * 500 + i) as i64 / 100, None, &["a"]))
-            .collect();
-        store.ingest(batch).await.unwrap();
-    }
-    let mut jobs = Vec::new();
-    loop {
-        let j = store.claim(claim_req(T0 + 10_000_000, 1000)).await.unwrap();
-        if j.is_empty() {
-            break;
-        }
-        jobs.extend(j);
-    }
-    let jobs = Arc::new(jobs);
-    let t = Instant::now();
-    let mut hs = Vec::new();
-    for k in 0..256usize {
-        let store = Arc::clone(&store);
-        let jobs = Arc::clone(&jobs);
-        hs.push(tokio::spawn(async move {
-            let mut i = k;
-            while i < jobs.len() {
-                store
-                    .complete(vec![result(
-                        &jobs[i],
-                        DeliveryStatus::Delivered,
-                        T0 + 10_000_001,
-                        None,
-                    )])
-                    .await
-                    .unwrap();
-                i += 256;
-            }
-        }));
-    }
-    for h in hs {
-        h.await.unwrap();
-    }
-    println!(
-        "single-record complete {:.0}/s",
-        jobs.len() as f64 / t.elapsed().as_secs_f64()
     );
 }
