@@ -783,3 +783,74 @@ async fn plugins_skip_and_fail_deliveries_with_their_reasons() {
     );
     engine.shutdown(Duration::from_secs(5)).await;
 }
+
+/// Every example plugin behind a real engine: the receiver gets each plugin's request, with
+/// its content type, signed over the exact bytes sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudevents_and_slack_deliveries_are_signed_over_what_they_send() {
+    let dir = TempDir::new("engine-examples");
+    let engine = engine(&dir).await;
+    let (url, got) = receiver().await;
+    let mut secrets = Vec::new();
+    for (id, config) in [
+        (
+            "cloudevents",
+            json!({"source": "https://platform.example/tests"}),
+        ),
+        ("slack", json!({})),
+    ] {
+        let created = engine
+            .create_webhook(WebhookSpec {
+                id: Some(id.into()),
+                url: url.clone(),
+                events: vec!["task.*".into()],
+                max_attempts: Some(1),
+                plugin: Some(plugin(id).display().to_string()),
+                plugin_config: Some(config),
+                ..WebhookSpec::default()
+            })
+            .await
+            .unwrap();
+        secrets.push((id, created.secret));
+    }
+    engine.ingest(vec![event("t2", &[])]).await.unwrap();
+    let received = eventually("both deliveries", async || {
+        let got = got.lock().unwrap();
+        (got.len() >= 2).then(|| got.clone())
+    })
+    .await;
+
+    let now = chrono::Utc::now().timestamp();
+    for r in &received {
+        let body = json_of(&r.body);
+        let content_type = r
+            .headers
+            .iter()
+            .find(|(n, _)| n == "content-type")
+            .map(|(_, v)| v.as_str());
+        let which = if body.get("specversion").is_some() {
+            assert!(
+                content_type.is_some_and(|c| c.starts_with("application/cloudevents+json")),
+                "{content_type:?}"
+            );
+            assert_eq!(body["specversion"], "1.0");
+            assert_eq!(body["type"], "task.completed");
+            assert_eq!(body["source"], "https://platform.example/tests");
+            "cloudevents"
+        } else {
+            assert!(body.get("blocks").is_some(), "a Block Kit message: {body}");
+            assert!(body["text"].as_str().is_some_and(|t| !t.is_empty()));
+            "slack"
+        };
+        let secret = &secrets.iter().find(|(id, _)| *id == which).unwrap().1;
+        let key = VerifyingKey::parse(Scheme::Marionette, secret).unwrap();
+        verify(Scheme::Marionette, &[key], &r.headers, &r.body, now)
+            .unwrap_or_else(|e| panic!("{which}: the signature must verify: {e}"));
+    }
+    let kinds: std::collections::BTreeSet<bool> = received
+        .iter()
+        .map(|r| json_of(&r.body).get("specversion").is_some())
+        .collect();
+    assert_eq!(kinds.len(), 2, "one request from each plugin");
+    engine.shutdown(Duration::from_secs(5)).await;
+}
