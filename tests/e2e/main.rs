@@ -9,6 +9,7 @@ mod cli_clients;
 mod console;
 mod crash;
 mod idempotency;
+mod plugins;
 mod shutdown;
 mod signatures;
 mod ssrf;

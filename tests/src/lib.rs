@@ -8,6 +8,7 @@
 //! - [`wait::wait_until`]: poll a condition until a deadline.
 
 pub mod daemon;
+pub mod plugins;
 pub mod python;
 pub mod receiver;
 pub mod signatures;
