@@ -527,13 +527,31 @@ fn clock_ticks() -> f64 {
     100.0
 }
 
+/// Writes a batch body `{"events":[…]}` for `seqs` into `body`.
+fn batch_json(body: &mut String, seqs: std::ops::Range<usize>, pad: &str) {
+    body.push_str(r#"{"events":["#);
+    let first = seqs.start;
+    for seq in seqs {
+        if seq > first {
+            body.push(',');
+        }
+        event_json(body, seq, pad);
+    }
+    body.push_str("]}");
+}
+
+/// Publishes `range` as fast as `concurrency` publishers can: `Some(n)` posts `n` events a
+/// request to `POST /v1/events/batch`, `None` one event a request to `POST /v1/events`.
+/// Returns events/s.
 async fn publish(
     child: &Arc<Child>,
     range: std::ops::Range<usize>,
     concurrency: usize,
-    batch: usize,
+    batch: Option<usize>,
     pad: &Arc<String>,
 ) -> Result<f64, BenchError> {
+    let single = batch.is_none();
+    let per_request = batch.unwrap_or(1).max(1);
     let next = Arc::new(AtomicUsize::new(range.start));
     let end = range.end;
     let started = Instant::now();
@@ -541,23 +559,22 @@ async fn publish(
     for _ in 0..concurrency.max(1) {
         let (child, next, pad) = (child.clone(), next.clone(), pad.clone());
         tasks.push(tokio::spawn(async move {
-            let url = format!("{}/v1/events/batch", child.url);
-            let mut body = String::with_capacity(batch * (pad.len() + 160) + 16);
+            let url = match single {
+                true => format!("{}/v1/events", child.url),
+                false => format!("{}/v1/events/batch", child.url),
+            };
+            let mut body = String::with_capacity(per_request * (pad.len() + 160) + 16);
             loop {
-                let first = next.fetch_add(batch, Relaxed);
+                let first = next.fetch_add(per_request, Relaxed);
                 if first >= end {
                     return Ok::<(), BenchError>(());
                 }
-                let last = (first + batch).min(end);
+                let last = (first + per_request).min(end);
                 body.clear();
-                body.push_str(r#"{"events":["#);
-                for seq in first..last {
-                    if seq > first {
-                        body.push(',');
-                    }
-                    event_json(&mut body, seq, &pad);
+                match single {
+                    true => event_json(&mut body, first, &pad),
+                    false => batch_json(&mut body, first..last, &pad),
                 }
-                body.push_str("]}");
                 let resp = child
                     .http
                     .post(&url)
@@ -571,56 +588,9 @@ async fn publish(
                 let text = resp.text().await.unwrap_or_default();
                 if status.as_u16() != 202 {
                     return Err(BenchError::Daemon(format!(
-                        "batch ingest answered {status}: {text}"
+                        "ingest answered {status}: {text}"
                     )));
                 }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.map_err(|e| BenchError::Io(e.to_string()))??;
-    }
-    Ok((end - range.start) as f64 / started.elapsed().as_secs_f64())
-}
-
-async fn publish_single(
-    child: &Arc<Child>,
-    range: std::ops::Range<usize>,
-    concurrency: usize,
-    pad: &Arc<String>,
-) -> Result<f64, BenchError> {
-    let next = Arc::new(AtomicUsize::new(range.start));
-    let end = range.end;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let (child, next, pad) = (child.clone(), next.clone(), pad.clone());
-        tasks.push(tokio::spawn(async move {
-            let url = format!("{}/v1/events", child.url);
-            let mut body = String::new();
-            loop {
-                let seq = next.fetch_add(1, Relaxed);
-                if seq >= end {
-                    return Ok::<(), BenchError>(());
-                }
-                body.clear();
-                event_json(&mut body, seq, &pad);
-                let resp = child
-                    .http
-                    .post(&url)
-                    .bearer_auth(&child.token)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await
-                    .map_err(|e| BenchError::Daemon(e.to_string()))?;
-                if resp.status().as_u16() != 202 {
-                    return Err(BenchError::Daemon(format!(
-                        "single ingest answered {}",
-                        resp.status()
-                    )));
-                }
-                let _ = resp.bytes().await;
             }
         }));
     }
@@ -649,14 +619,8 @@ async fn publish_paced(
         let (child, pad) = (child.clone(), pad.clone());
         let first = seq;
         inflight.spawn(async move {
-            let mut body = String::from(r#"{"events":["#);
-            for s in first..last {
-                if s > first {
-                    body.push(',');
-                }
-                event_json(&mut body, s, &pad);
-            }
-            body.push_str("]}");
+            let mut body = String::new();
+            batch_json(&mut body, first..last, &pad);
             child
                 .http
                 .post(format!("{}/v1/events/batch", child.url))
@@ -806,7 +770,7 @@ async fn run_scenario(
     };
     let (cpu0, _) = child.usage();
     let started = Instant::now();
-    let accepted_per_sec = publish(&child, 0..events, opts.concurrency, batch, &pad).await?;
+    let accepted_per_sec = publish(&child, 0..events, opts.concurrency, Some(batch), &pad).await?;
     let drain_started = Instant::now();
     let (cpu_drain0, _) = child.usage();
     if scenario == Scenario::Backlog {
@@ -841,7 +805,7 @@ async fn run_scenario(
     if scenario == Scenario::Plain {
         let range = events..events + single_events;
         single_ingest_per_sec =
-            Some(publish_single(&child, range.clone(), opts.concurrency, &pad).await?);
+            Some(publish(&child, range.clone(), opts.concurrency, None, &pad).await?);
         wait_delivered(&ledger, scenario, events + single_events, 1, false, &child).await?;
         ledger.reset_latency();
         let range = events + single_events..total;
