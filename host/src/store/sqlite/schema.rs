@@ -21,7 +21,11 @@
 //!     budget's count (reset to 0 by an operator retry); `attempt_seq` never goes back, so
 //!     attempt rows of a retried delivery continue the numbering and their key never
 //!     collides.
-//! - `attempts`: one row per attempt, keyed by (delivery, sequence number).
+//!   Its indexes are chosen so that a delivery that succeeds at once touches few of them
+//!   (see [`V2`]): `deliveries_due` and `deliveries_pending` while it is pending,
+//!   `deliveries_webhook` and `deliveries_event` for good; `deliveries_retrying` and
+//!   `deliveries_trouble` only when something goes wrong.
+//! - `attempts` (`WITHOUT ROWID`): one row per attempt, keyed by (delivery, sequence number).
 //! - `counters`: events and deliveries by stored status, maintained by the writer in the
 //!   same transaction as the rows they count, so statistics never scan the tables.
 
@@ -39,7 +43,7 @@ const APPLICATION_ID: i64 = 0x486B_4C6E;
 
 /// The schema scripts, oldest first; the schema version is how many have been applied.
 /// Never edit a released script: append a new one.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE webhooks (
@@ -142,6 +146,48 @@ CREATE TABLE counters (
 INSERT INTO counters (name, value) VALUES
     ('events', 0), ('pending', 0), ('delivered', 0), ('failed', 0),
     ('exhausted', 0), ('canceled', 0), ('skipped', 0);
+"#;
+
+/// Fewer index updates per delivery on the hot path (an ingest and a `complete` touched eight
+/// index entries of `deliveries`; now three), and attempts keyed by their primary key alone.
+///
+/// - `deliveries_leased` is gone: deliveries in flight are counted from `deliveries_due`
+///   (a live lease sets `due_at` to the lease's end), and `release_all` walks
+///   `deliveries_pending`.
+/// - `deliveries_status (status, id)` changed on every completion (an entry moved from
+///   `pending` to `delivered`). It is replaced by two partial indexes a successful delivery
+///   leaves as soon as it is delivered and never enters again: `deliveries_pending` (pending
+///   work, oldest first) and `deliveries_trouble` (failed, exhausted, canceled, skipped: the
+///   statuses an operator lists, rare by nature). Delivered ones are listed by walking the
+///   primary key newest first, where they are the common case.
+/// - `deliveries_finished` is gone: pruning walks the primary key, whose ids begin with their
+///   creation time, up to the retention cutoff.
+/// - `attempts` becomes `WITHOUT ROWID`: one B-tree insert per attempt instead of two.
+const V2: &str = r#"
+DROP INDEX deliveries_leased;
+DROP INDEX deliveries_status;
+DROP INDEX deliveries_finished;
+CREATE INDEX deliveries_pending ON deliveries (id) WHERE status = 'pending';
+CREATE INDEX deliveries_trouble ON deliveries (id)
+    WHERE status IN ('failed', 'exhausted', 'canceled', 'skipped');
+
+CREATE TABLE attempts_v2 (
+    delivery_id       TEXT NOT NULL,
+    attempt           INTEGER NOT NULL,
+    started_at        INTEGER NOT NULL,
+    duration_ms       INTEGER NOT NULL,
+    url               TEXT NOT NULL,
+    status_code       INTEGER,
+    error_kind        TEXT,
+    error_message     TEXT,
+    request_headers   TEXT NOT NULL,
+    request_body      BLOB,
+    response_excerpt  TEXT,
+    PRIMARY KEY (delivery_id, attempt)
+) STRICT, WITHOUT ROWID;
+INSERT INTO attempts_v2 SELECT * FROM attempts;
+DROP TABLE attempts;
+ALTER TABLE attempts_v2 RENAME TO attempts;
 "#;
 
 /// Opens the read-write connection, applies the settings and migrates the schema.

@@ -15,6 +15,7 @@ use super::codec::{
 };
 use super::read::summary;
 use super::writer::WriteCtx;
+use crate::ids::id_floor;
 use crate::model::{
     AttemptRecord, DeliveryJob, DeliveryStatus, DeliverySummary, IngestOutcome, Millis, NewEvent,
     WebhookRecord, WebhookState,
@@ -306,9 +307,9 @@ pub(super) fn release_all(ctx: &mut WriteCtx, (): ()) -> Outcome<u64> {
     let n = ctx
         .conn
         .prepare_cached(
-            "UPDATE deliveries INDEXED BY deliveries_leased \
+            "UPDATE deliveries INDEXED BY deliveries_pending \
          SET lease_owner = NULL, lease_until = NULL, due_at = next_attempt_at \
-         WHERE lease_until IS NOT NULL",
+         WHERE status = 'pending' AND lease_until IS NOT NULL",
         )?
         .execute([])?;
     Ok(n as u64)
@@ -400,7 +401,7 @@ fn sync_deliveries(
     };
     ctx.conn
         .prepare_cached(&format!(
-            "UPDATE deliveries INDEXED BY deliveries_status SET held = ?2 \
+            "UPDATE deliveries INDEXED BY deliveries_pending SET held = ?2 \
              WHERE status = 'pending' AND webhook_id = ?1 AND {sql}"
         ))?
         .execute(params![webhook_id, held])?;
@@ -411,7 +412,7 @@ fn cancel_pending(ctx: &mut WriteCtx, webhook_id: &str, reason: &str, now: Milli
     let n = ctx
         .conn
         .prepare_cached(
-            "UPDATE deliveries INDEXED BY deliveries_status \
+            "UPDATE deliveries INDEXED BY deliveries_pending \
              SET status = 'canceled', lease_owner = NULL, lease_until = NULL, \
              last_error = ?2, updated_at = ?3 \
              WHERE status = 'pending' AND webhook_id = ?1",
@@ -558,13 +559,16 @@ pub(super) fn prune_step(ctx: &mut WriteCtx, (before, limit): (Millis, u32)) -> 
     let conn = &ctx.conn;
     let mut gone: Vec<(String, String, DeliveryStatus)> = Vec::new();
     {
+        // Ids begin with their creation time, so every delivery created before `before`
+        // sorts below this one: the walk stops at the cutoff instead of reading the table.
+        let created_before = id_floor("dlv", before);
         let mut stmt = conn.prepare_cached(
             "DELETE FROM deliveries WHERE id IN ( \
-               SELECT id FROM deliveries INDEXED BY deliveries_finished \
-               WHERE status <> 'pending' AND updated_at < ?1 ORDER BY updated_at LIMIT ?2) \
+               SELECT id FROM deliveries \
+               WHERE id < ?3 AND status <> 'pending' AND updated_at < ?1 ORDER BY id LIMIT ?2) \
              RETURNING id, event_id, status",
         )?;
-        let mut rows = stmt.query(params![before, limit])?;
+        let mut rows = stmt.query(params![before, limit, created_before])?;
         while let Some(row) = rows.next()? {
             gone.push((row.get(0)?, row.get(1)?, stored_status(row, 2)?));
         }
