@@ -201,7 +201,7 @@ pub(super) fn list_deliveries(
         {
             sql.push_str(" AND status = 'pending'");
         } else if filter.status.iter().all(|s| TROUBLE.contains(s)) {
-            sql.push_str(" AND status IN ('failed', 'exhausted', 'canceled', 'skipped')");
+            sql.push_str(" AND status <> 'pending' AND status <> 'delivered'");
         }
         if terms.iter().any(|t| t.contains("?now")) {
             args.push(Value::Integer(now));

@@ -1509,7 +1509,7 @@ async fn the_hot_queries_use_their_indexes() {
     // The listing adds the partial index's own condition (see `list_deliveries`).
     let by_status = plan(
         "SELECT id FROM deliveries WHERE status IN ('failed') \
-         AND status IN ('failed', 'exhausted', 'canceled', 'skipped') ORDER BY id DESC LIMIT 51",
+         AND status <> 'pending' AND status <> 'delivered' ORDER BY id DESC LIMIT 51",
     );
     assert!(by_status.contains("deliveries_trouble"), "{by_status}");
     assert!(!by_status.contains("TEMP B-TREE"), "{by_status}");
