@@ -373,7 +373,9 @@ async fn finish(
         attempt,
         started_at,
         duration_ms,
-        url: redact_url(url.as_deref().unwrap_or(&runtime.record.url)),
+        url: url
+            .as_deref()
+            .map_or_else(|| runtime.shown_url.clone(), redact_url),
         status_code: outcome.status,
         error_kind,
         error_message: error_message.clone(),
@@ -487,7 +489,7 @@ async fn finish_skipped(
         attempt,
         started_at,
         duration_ms: duration.as_millis() as u64,
-        url: redact_url(&runtime.record.url),
+        url: runtime.shown_url.clone(),
         status_code: None,
         error_kind: None,
         error_message: Some(reason.clone()),
@@ -575,7 +577,7 @@ async fn postpone(inner: &Arc<Inner>, runtime: &Runtime, job: &DeliveryJob, unti
         attempt: job.attempts,
         started_at: now_ms(),
         duration_ms: 0,
-        url: redact_url(&runtime.record.url),
+        url: runtime.shown_url.clone(),
         status_code: None,
         error_kind: Some(ErrorKind::CircuitOpen),
         error_message: Some(format!(

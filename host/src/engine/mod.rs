@@ -656,10 +656,21 @@ impl Inner {
             lock(&inner.in_memory).remove(&id);
             inner.metrics.in_memory.fetch_sub(1, Relaxed);
             drop(slot);
-            if inner.starved.swap(false, Relaxed) {
+            // Work waits in the store: wake the claimer once there is room for a batch worth
+            // a store round trip, not for every delivery that ends.
+            if inner.capacity.available_permits() >= inner.claim_threshold()
+                && inner.starved.swap(false, Relaxed)
+            {
                 inner.wake.notify_one();
             }
         });
+    }
+
+    /// Room in memory worth a claim while deliveries are still running here: claiming one
+    /// or two at a time would cost a store command (and a read of the next due time) per
+    /// delivery under sustained load.
+    fn claim_threshold(&self) -> usize {
+        (self.cfg.queue_capacity / 8).clamp(1, CLAIM_BATCH / 4)
     }
 
     fn in_memory_ids(&self) -> Vec<String> {
@@ -700,7 +711,8 @@ async fn claim_loop(inner: Arc<Inner>) {
         let mut full = false;
         loop {
             let room = inner.capacity.available_permits().min(CLAIM_BATCH);
-            if room == 0 {
+            let busy = inner.metrics.in_memory.load(Relaxed) > 0;
+            if room == 0 || (busy && room < inner.claim_threshold()) {
                 inner.starved.store(true, Relaxed);
                 full = true;
                 break;
@@ -739,7 +751,8 @@ async fn claim_loop(inner: Arc<Inner>) {
             }
         }
         let now = now_ms();
-        let due = if failed {
+        // Memory full: no store read; a delivery ending (or a retry scheduled) wakes us.
+        let due = if failed || full {
             None
         } else {
             match inner.store.next_due().await {

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use super::EngineError;
 use super::metrics::Histogram;
 use super::types::{BreakerState, WebhookHealth, WebhookView};
-use crate::http::{HttpSender, PreparedHeaders};
+use crate::http::{HttpSender, PreparedHeaders, redact_url};
 use crate::model::{Millis, WebhookRecord, WebhookState};
 use crate::pattern::{Pattern, SubscriptionIndex};
 use crate::retry::{RetryPolicy, Schedule};
@@ -42,6 +42,8 @@ pub(crate) struct Runtime {
     pub(crate) health: Arc<Health>,
     /// Custom headers and user agent, validated once.
     pub(crate) headers: PreparedHeaders,
+    /// The URL as attempts record it (a password replaced), computed once.
+    pub(crate) shown_url: String,
 }
 
 impl Runtime {
@@ -368,6 +370,7 @@ fn build_runtime(
     let headers = sender.prepare_headers(&record.headers);
     Ok(Runtime {
         headers,
+        shown_url: redact_url(&record.url),
         record,
         keys,
         previous_expires_at,
