@@ -21,10 +21,10 @@
 //!     budget's count (reset to 0 by an operator retry); `attempt_seq` never goes back, so
 //!     attempt rows of a retried delivery continue the numbering and their key never
 //!     collides.
-//!   Its indexes are chosen so that a delivery that succeeds at once touches few of them
-//!   (see [`V2`]): `deliveries_due` and `deliveries_pending` while it is pending,
-//!   `deliveries_webhook` and `deliveries_event` for good; `deliveries_retrying` and
-//!   `deliveries_trouble` only when something goes wrong.
+//!   - indexes: chosen so that a delivery that succeeds at once touches few of them (see
+//!     [`V2`]): `deliveries_due` and `deliveries_pending` while it is pending,
+//!     `deliveries_webhook` and `deliveries_event` for good; `deliveries_retrying` and
+//!     `deliveries_trouble` only when something goes wrong.
 //! - `attempts` (`WITHOUT ROWID`): one row per attempt, keyed by (delivery, sequence number).
 //! - `counters`: events and deliveries by stored status, maintained by the writer in the
 //!   same transaction as the rows they count, so statistics never scan the tables.
