@@ -391,7 +391,8 @@ impl Engine {
                 id: webhook_id.to_owned(),
             })?;
         let now = now_ms();
-        let payload = self.inner.build_payload(&input, 0)?;
+        let mut input = input;
+        let payload = self.inner.build_payload(&mut input, 0)?;
         let job = DeliveryJob {
             id: new_id_at("dlv", now),
             event_id: new_id_at("evt", now),
@@ -451,7 +452,9 @@ impl Engine {
 }
 
 impl Inner {
-    fn build_payload(&self, input: &EventInput, index: usize) -> Result<Bytes, EngineError> {
+    /// Validates an event and writes its payload; takes the event's data (it is embedded in
+    /// the payload, not copied).
+    fn build_payload(&self, input: &mut EventInput, index: usize) -> Result<Bytes, EngineError> {
         let field = |name: &str| format!("events[{index}].{name}");
         validate_event_type(&input.event_type)
             .map_err(|e| EngineError::invalid(field("type"), e.to_string()))?;
@@ -478,7 +481,7 @@ impl Inner {
         let payload = Payload::new(
             input.event_type.clone(),
             input.resource.clone(),
-            input.data.clone(),
+            input.data.take(),
             chrono::Utc::now(),
         )
         .map_err(|e| EngineError::invalid(field("type"), e.to_string()))?;
@@ -504,8 +507,8 @@ impl Inner {
         let mut matched = Vec::new();
         let mut leasable = 0usize;
         let mut all_active = true;
-        for (i, input) in inputs.into_iter().enumerate() {
-            let payload = self.build_payload(&input, i)?;
+        for (i, mut input) in inputs.into_iter().enumerate() {
+            let payload = self.build_payload(&mut input, i)?;
             let event_id = new_id_at("evt", now);
             matched.clear();
             self.registry.matching(&input.event_type, &mut matched);
