@@ -170,6 +170,14 @@ pub struct ScenarioReport {
     pub latency_p999_ms: Option<f64>,
     /// p99 at half the maximum rate (plain only), ms.
     pub half_rate_p99_ms: Option<f64>,
+    /// p50 at half the maximum rate (plain only), ms.
+    pub half_rate_p50_ms: Option<f64>,
+    /// At half the maximum rate, how long the publisher waited for its `202` (the event
+    /// durably committed): p50 and p99, ms. The part of the event-to-delivery latency that
+    /// is the commit.
+    pub half_rate_ingest_p50_ms: Option<f64>,
+    /// p99 of the same.
+    pub half_rate_ingest_p99_ms: Option<f64>,
     /// The daemon's peak resident memory, MB.
     pub peak_rss_mb: f64,
     /// The daemon's CPU seconds per 1,000 deliveries.
@@ -253,6 +261,17 @@ impl BenchReport {
             );
             if let Some(single) = s.single_ingest_per_sec {
                 let _ = writeln!(out, "         single-event ingest: {single:.0} events/s");
+            }
+            if s.half_rate_p99_ms.is_some() {
+                let _ = writeln!(
+                    out,
+                    "         at half rate: event to delivery p50 {} ms, p99 {} ms; \
+                     ingest until 202 (durable) p50 {} ms, p99 {} ms",
+                    ms(s.half_rate_p50_ms),
+                    ms(s.half_rate_p99_ms),
+                    ms(s.half_rate_ingest_p50_ms),
+                    ms(s.half_rate_ingest_p99_ms),
+                );
             }
         }
         out
@@ -601,12 +620,13 @@ async fn publish(
 }
 
 /// Publishes `range` at `rate` events/s in small batches (latency at a sustainable rate).
+/// Returns how long each request waited for its answer, ms, sorted.
 async fn publish_paced(
     child: &Arc<Child>,
     range: std::ops::Range<usize>,
     rate: f64,
     pad: &Arc<String>,
-) -> Result<(), BenchError> {
+) -> Result<Vec<f64>, BenchError> {
     let batch = 10usize;
     let interval = Duration::from_secs_f64(batch as f64 / rate.max(1.0));
     let mut tick = tokio::time::interval(interval);
@@ -621,23 +641,41 @@ async fn publish_paced(
         inflight.spawn(async move {
             let mut body = String::new();
             batch_json(&mut body, first..last, &pad);
-            child
+            let sent = Instant::now();
+            let resp = child
                 .http
                 .post(format!("{}/v1/events/batch", child.url))
                 .bearer_auth(&child.token)
                 .header("content-type", "application/json")
                 .body(body)
                 .send()
-                .await
-                .map(|_| ())
+                .await?;
+            let status = resp.status();
+            let text = resp.text().await?;
+            Ok::<_, reqwest::Error>((sent.elapsed().as_secs_f64() * 1000.0, status, text))
         });
         seq = last;
     }
+    let mut waited = Vec::new();
     while let Some(r) = inflight.join_next().await {
-        r.map_err(|e| BenchError::Io(e.to_string()))?
+        let (ms, status, text) = r
+            .map_err(|e| BenchError::Io(e.to_string()))?
             .map_err(|e| BenchError::Daemon(e.to_string()))?;
+        if status.as_u16() != 202 {
+            return Err(BenchError::Daemon(format!(
+                "ingest answered {status}: {text}"
+            )));
+        }
+        waited.push(ms);
     }
-    Ok(())
+    waited.sort_by(f64::total_cmp);
+    Ok(waited)
+}
+
+/// The value under which `q` of the sorted `values` fall.
+fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    Some(sorted[((last as f64) * q).round() as usize])
 }
 
 async fn wait_delivered(
@@ -802,6 +840,9 @@ async fn run_scenario(
 
     let mut single_ingest_per_sec = None;
     let mut half_rate_p99_ms = None;
+    let mut half_rate_p50_ms = None;
+    let mut half_rate_ingest_p50_ms = None;
+    let mut half_rate_ingest_p99_ms = None;
     if scenario == Scenario::Plain {
         let range = events..events + single_events;
         single_ingest_per_sec =
@@ -809,9 +850,12 @@ async fn run_scenario(
         wait_delivered(&ledger, scenario, events + single_events, 1, false, &child).await?;
         ledger.reset_latency();
         let range = events + single_events..total;
-        publish_paced(&child, range, deliveries_per_sec / 2.0, &pad).await?;
+        let waited = publish_paced(&child, range, deliveries_per_sec / 2.0, &pad).await?;
         wait_delivered(&ledger, scenario, total, 1, false, &child).await?;
         half_rate_p99_ms = ledger.latency_quantile_ms(0.99);
+        half_rate_p50_ms = ledger.latency_quantile_ms(0.5);
+        half_rate_ingest_p50_ms = quantile(&waited, 0.5);
+        half_rate_ingest_p99_ms = quantile(&waited, 0.99);
     }
     let published = (total * webhooks) as u64;
     let ledger_report = ledger_report(&child, &ledger, published, times).await?;
@@ -829,6 +873,9 @@ async fn run_scenario(
         latency_p99_ms: p99,
         latency_p999_ms: p999,
         half_rate_p99_ms,
+        half_rate_p50_ms,
+        half_rate_ingest_p50_ms,
+        half_rate_ingest_p99_ms,
         peak_rss_mb,
         cpu_seconds_per_1000: cpu / deliveries * 1000.0,
         ledger: ledger_report,
