@@ -122,11 +122,19 @@ pub enum SenderError {
     Client(#[source] reqwest::Error),
 }
 
+/// A destination the SSRF guard has accepted (scheme, host, literal address), parsed once:
+/// made only by [`HttpSender::check_url`], for a URL that many requests go to. Names are
+/// still resolved and vetted on every new connection.
+#[derive(Debug, Clone)]
+pub struct CheckedUrl(reqwest::Url);
+
 /// One request to send. Built per attempt; nothing in it is copied on the way out.
 #[derive(Debug)]
 pub struct OutboundRequest<'a> {
     /// Destination; checked by the SSRF guard before anything is sent.
     pub url: &'a str,
+    /// `url` already checked (and parsed) by [`HttpSender::check_url`]: spares the parse.
+    pub checked: Option<&'a CheckedUrl>,
     /// The exact bytes to send (and that were signed).
     pub body: Bytes,
     /// Every header to send, from [`PreparedHeaders::build`] or [`build_headers`].
@@ -229,6 +237,11 @@ impl HttpSender {
         })
     }
 
+    /// Checks a destination once for many requests (see [`CheckedUrl`]).
+    pub fn check_url(&self, url: &str) -> Result<CheckedUrl, SsrfError> {
+        self.policy.check_url(url).map(CheckedUrl)
+    }
+
     /// The SSRF policy in force.
     pub fn policy(&self) -> &NetworkPolicy {
         &self.policy
@@ -266,7 +279,11 @@ impl HttpSender {
                 ),
             );
         }
-        let url = match self.policy.check_url(req.url) {
+        let checked = match req.checked {
+            Some(checked) => Ok(checked.0.clone()),
+            None => self.policy.check_url(req.url),
+        };
+        let url = match checked {
             Ok(url) => url,
             Err(e) => {
                 return AttemptOutcome::failed(e.error_kind(), Verdict::Permanent, e.to_string());
@@ -952,6 +969,7 @@ mod tests {
     fn request_with(url: &str, timeout: Duration) -> OutboundRequest<'_> {
         OutboundRequest {
             url,
+            checked: None,
             body: Bytes::from_static(BODY),
             headers: build_headers(
                 vec![("X-Webhook-ID", "dlv_1".into())],
@@ -1224,6 +1242,7 @@ mod tests {
         let outcome = sender
             .send(OutboundRequest {
                 url: &url,
+                checked: None,
                 body: Bytes::from_static(BODY),
                 headers: sender.prepare_headers(&custom).build(sig, None, &[]),
                 timeout: Duration::from_secs(10),

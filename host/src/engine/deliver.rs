@@ -205,6 +205,10 @@ async fn send(
         .sender
         .send(OutboundRequest {
             url: url.as_deref().unwrap_or(&runtime.record.url),
+            checked: match url {
+                None => runtime.checked_url.as_ref(),
+                Some(_) => None,
+            },
             body,
             headers,
             timeout: runtime.timeout,

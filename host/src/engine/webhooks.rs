@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use super::EngineError;
 use super::metrics::Histogram;
 use super::types::{BreakerState, WebhookHealth, WebhookView};
-use crate::http::{HttpSender, PreparedHeaders, redact_url};
+use crate::http::{CheckedUrl, HttpSender, PreparedHeaders, redact_url};
 use crate::model::{Millis, WebhookRecord, WebhookState};
 use crate::pattern::{Pattern, SubscriptionIndex};
 use crate::retry::{RetryPolicy, Schedule};
@@ -44,6 +44,9 @@ pub(crate) struct Runtime {
     pub(crate) headers: PreparedHeaders,
     /// The URL as attempts record it (a password replaced), computed once.
     pub(crate) shown_url: String,
+    /// The URL parsed and accepted by the SSRF guard once (`None`: refused, and every
+    /// attempt reports why).
+    pub(crate) checked_url: Option<CheckedUrl>,
 }
 
 impl Runtime {
@@ -371,6 +374,7 @@ fn build_runtime(
     Ok(Runtime {
         headers,
         shown_url: redact_url(&record.url),
+        checked_url: sender.check_url(&record.url).ok(),
         record,
         keys,
         previous_expires_at,
