@@ -286,7 +286,7 @@ fn lock_file(path: &Path) -> StoreResult<File> {
 impl Store for SqliteStore {
     fn ingest(&self, events: Vec<NewEvent>) -> BoxFuture<'_, StoreResult<Vec<IngestOutcome>>> {
         let weight = events.iter().map(|e| 1 + e.deliveries.len()).sum();
-        Box::pin(self.write(events, weight, write::ingest))
+        Box::pin(self.write_unguarded(events, weight, write::ingest))
     }
 
     fn claim(&self, req: ClaimRequest) -> BoxFuture<'_, StoreResult<Vec<DeliveryJob>>> {

@@ -17,6 +17,8 @@ use crate::store::StoreError;
 pub(super) enum Failure {
     Sql(rusqlite::Error),
     Store(StoreError),
+    /// Refused before the command wrote anything: it fails alone even without a savepoint.
+    Refused(StoreError),
 }
 
 impl From<rusqlite::Error> for Failure {
@@ -41,8 +43,13 @@ impl Failure {
     pub(super) fn into_store(self) -> StoreError {
         match self {
             Failure::Sql(e) => sql_error(e),
-            Failure::Store(e) => e,
+            Failure::Store(e) | Failure::Refused(e) => e,
         }
+    }
+
+    /// Whether the command wrote nothing before failing (see [`Failure::Refused`]).
+    pub(super) fn is_refusal(&self) -> bool {
+        matches!(self, Failure::Refused(_))
     }
 }
 

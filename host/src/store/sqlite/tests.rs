@@ -396,6 +396,31 @@ async fn a_failing_command_fails_alone() {
 }
 
 #[tokio::test]
+async fn a_batch_reusing_an_id_is_refused_whole_and_alone() {
+    let (dir, store) = setup("reused-id", &["a"]).await;
+    let first = event(T0, None, &["a"]);
+    let mut second = event(T0, None, &["a"]);
+    second.deliveries[0].id = first.deliveries[0].id.clone();
+    let store = Arc::new(store);
+    let other = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.ingest(vec![event(T0, None, &["a"])]).await })
+    };
+    match store.ingest(vec![first, second]).await {
+        Err(StoreError::Conflict {
+            kind: "delivery", ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(other.await.unwrap().unwrap(), vec![IngestOutcome::Created]);
+    let stats = store.stats(T0).await.unwrap();
+    assert_eq!(stats.events, 1, "nothing of the refused batch was stored");
+    assert_eq!(stats.deliveries["pending"], 1);
+    drop(store);
+    assert_counters_match(&dir.db());
+}
+
+#[tokio::test]
 async fn a_lease_keeps_others_away_until_it_ends() {
     let (_dir, store) = setup("lease", &["a"]).await;
     store

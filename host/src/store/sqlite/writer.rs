@@ -94,7 +94,8 @@ pub(super) enum Containment {
     Savepoint,
     /// It runs without a savepoint because, once it has written anything, it can fail only
     /// the way the whole transaction fails (full disk, I/O error, damaged file): every check
-    /// that can refuse it comes before its first write, or before it is sent. Should it fail
+    /// that can refuse it comes before its first write (and fails with
+    /// [`Failure::Refused`](super::codec::Failure)), or before it is sent. Should it fail
     /// anyway, the batch's transaction is rolled back and every command of it up to this one
     /// fails, so nothing half-done is ever committed.
     Transaction,
@@ -106,8 +107,9 @@ pub(super) trait Command: Send {
     fn weight(&self) -> usize;
     /// How its failure is contained.
     fn containment(&self) -> Containment;
-    /// Runs it; on failure returns a copy of the error it will answer.
-    fn execute(&mut self, ctx: &mut WriteCtx) -> Result<(), StoreError>;
+    /// Runs it; on failure returns a copy of the error it will answer, and whether the
+    /// command was refused before writing anything.
+    fn execute(&mut self, ctx: &mut WriteCtx) -> Result<(), (StoreError, bool)>;
     /// Its work was undone after all (the transaction was lost): answer `err` instead of
     /// a success.
     fn fail(&mut self, err: &StoreError);
@@ -153,9 +155,10 @@ impl<I: Send, T: Send> Command for Op<I, T> {
         self.containment
     }
 
-    fn execute(&mut self, ctx: &mut WriteCtx) -> Result<(), StoreError> {
+    fn execute(&mut self, ctx: &mut WriteCtx) -> Result<(), (StoreError, bool)> {
         let Some(input) = self.input.take() else {
-            return Err(StoreError::Backend("a store command ran twice".to_owned()));
+            let err = StoreError::Backend("a store command ran twice".to_owned());
+            return Err((err, true));
         };
         match (self.run)(ctx, input) {
             Ok(value) => {
@@ -163,10 +166,11 @@ impl<I: Send, T: Send> Command for Op<I, T> {
                 Ok(())
             }
             Err(failure) => {
+                let refused = failure.is_refusal();
                 let err = failure.into_store();
                 let copy = copy_error(&err);
                 self.result = Some(Err(err));
-                Err(copy)
+                Err((copy, refused))
             }
         }
     }
@@ -328,11 +332,16 @@ impl Writer {
                     }
                     total.add(&self.ctx.counts);
                 }
-                Err(err) => {
-                    // Without a savepoint, or when SQLite has rolled the whole transaction
-                    // back itself (full disk, I/O error), the transaction is lost.
-                    if !savepoint || self.ctx.conn.is_autocommit() {
+                Err((err, refused)) => {
+                    // When SQLite has rolled the whole transaction back itself (full disk,
+                    // I/O error), or a command without a savepoint failed after writing,
+                    // the transaction is lost.
+                    if self.ctx.conn.is_autocommit() || (!savepoint && !refused) {
                         return Err((i, err));
+                    }
+                    if !savepoint {
+                        // Refused before writing: nothing to undo.
+                        continue;
                     }
                     control(&self.ctx.conn, "ROLLBACK TO cmd").map_err(|e| (i, e))?;
                     control(&self.ctx.conn, "RELEASE cmd").map_err(|e| (i, e))?;
