@@ -315,11 +315,10 @@ impl Event {
         out
     }
 
-    /// The default body as a JSON value, to edit and serialise again (the `redact` example
-    /// does this). Serialising it gives the same JSON value as [`Event::default_body`]; the
-    /// same bytes too when the SDK's `preserve-order` feature is on (otherwise object keys
-    /// come out sorted) and the data has no escapes or numbers that `serde_json` writes
-    /// differently.
+    /// The default body as a JSON value, to edit and serialise again. Serialising it gives
+    /// the same JSON value as [`Event::default_body`]; the same bytes too when the SDK's
+    /// `preserve-order` feature is on (otherwise object keys come out sorted) and the data
+    /// has no escapes or numbers that `serde_json` writes differently.
     ///
     /// # Errors
     /// When the data is not valid JSON.

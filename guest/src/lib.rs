@@ -36,10 +36,12 @@
 //! [dependencies]
 //! hookline-guest = { path = "../guest" }
 //!
-//! # Small plugins that trap on panic. `panic = "abort"` is what makes a Rust panic a trap:
-//! # the host then fails the delivery with a `plugin trap` error and is unharmed.
+//! # Fast plugins that trap on panic. `opt-level = 3`: every delivery runs the plugin, while
+//! # size only costs at compile time (the host caches compiled plugins). `panic = "abort"` is
+//! # what makes a Rust panic a trap: the host then fails the delivery with a `plugin trap`
+//! # error and is unharmed.
 //! [profile.release]
-//! opt-level = "s"
+//! opt-level = 3
 //! lto = true
 //! codegen-units = 1
 //! strip = true

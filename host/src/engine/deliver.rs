@@ -223,42 +223,46 @@ async fn send(
     }
 }
 
-/// Runs the webhook's plugin on Tokio's blocking pool: a call may take up to its deadline,
-/// and a first load compiles.
+/// Runs the webhook's plugin on this task: a call takes microseconds, and a long one yields
+/// to the executor at every epoch tick (see [`crate::plugin::PluginRuntime::transform_async`]),
+/// so no worker thread is held for long. Only loading goes to Tokio's blocking pool: the
+/// first use compiles, and a periodic check of the file is a `stat`.
 async fn transform(
     inner: &Inner,
     runtime: &Runtime,
     job: &DeliveryJob,
     path: &str,
 ) -> Result<TransformOutput, PluginError> {
-    let Some(plugins) = inner.cfg.plugins.clone() else {
+    let Some(plugins) = &inner.cfg.plugins else {
         return Err(PluginError::Load {
             path: path.into(),
             message: "plugins are not enabled in this engine (no plugin runtime)".into(),
         });
     };
-    let path = PathBuf::from(path);
-    let event_id = job.event_id.clone();
-    let payload = job.payload.clone();
-    let webhook_id = runtime.record.id.clone();
-    let webhook_url = runtime.record.url.clone();
-    let config = runtime
-        .record
-        .plugin_config
-        .clone()
-        .unwrap_or_else(|| "{}".to_owned());
-    tokio::task::spawn_blocking(move || {
-        let plugin = plugins.load(&path)?;
-        let input =
-            TransformInput::from_payload(&event_id, &payload, &webhook_id, &webhook_url, &config)?;
-        plugins.transform(&plugin, input, plugins.default_limits())
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(PluginError::Trap {
-            message: format!("the plugin call failed on the host: {e}"),
-        })
-    })
+    let plugin = match plugins.loaded(std::path::Path::new(path)) {
+        Some(plugin) => plugin,
+        None => {
+            let (plugins, path) = (plugins.clone(), PathBuf::from(path));
+            tokio::task::spawn_blocking(move || plugins.load(&path))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(PluginError::Trap {
+                        message: format!("loading the plugin failed on the host: {e}"),
+                    })
+                })?
+        }
+    };
+    let config = runtime.record.plugin_config.as_deref().unwrap_or("{}");
+    let input = TransformInput::from_payload(
+        &job.event_id,
+        &job.payload,
+        &runtime.record.id,
+        &runtime.record.url,
+        config,
+    )?;
+    plugins
+        .transform_async(&plugin, input, plugins.default_limits())
+        .await
 }
 
 /// A plugin error as an attempt's outcome: permanent, except a missed deadline (it depends

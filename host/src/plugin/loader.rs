@@ -192,6 +192,21 @@ impl Loader {
         loaded
     }
 
+    /// The current version of `path`, if it was checked within the interval (no I/O).
+    pub(super) fn loaded(&self, path: &Path) -> Option<Arc<LoadedPlugin>> {
+        let slot = self
+            .slots
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)?
+            .clone();
+        let state = lock(&slot.state);
+        let fresh = state
+            .checked_at
+            .is_some_and(|at| at.elapsed() < self.interval);
+        if fresh { state.current.clone() } else { None }
+    }
+
     /// Every plugin path used so far, with its counters.
     pub(super) fn stats(&self) -> Vec<PluginStats> {
         let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());

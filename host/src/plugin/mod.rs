@@ -36,7 +36,8 @@
 //! - **Limits per call** ([`PluginLimits`]): a fuel budget (deterministic: the same input
 //!   stops at the same instruction), a wall-clock deadline enforced by epoch interruption (a
 //!   background thread ticks the epoch every [`PluginRuntimeConfig::epoch_tick`] while calls
-//!   are running, and parks after a second without any), and a memory cap checked on every
+//!   are running, and parks after a second without any; an async call also yields at every
+//!   tick), and a memory cap checked on every
 //!   `memory.grow`. Exceeding one traps the guest; the host is unaffected.
 //! - **Output is checked**: the body against the payload limit, headers with the same rules
 //!   as a webhook's custom headers (never the id, timestamp, signature, content-type or
@@ -98,11 +99,16 @@
 //! (half-written, broken), the previous version keeps serving and the error is logged once
 //! per change; write plugins atomically (`cp` to a temporary name, then `mv`).
 //!
-//! ## Blocking
+//! ## Blocking, or not
 //! [`PluginRuntime::transform`] and [`PluginRuntime::load`] are synchronous: a call takes
 //! tens of microseconds, but a hostile plugin may use its whole deadline and a first load
-//! compiles for up to seconds. The engine runs both on Tokio's blocking pool
-//! (`spawn_blocking`), never on an async worker thread.
+//! compiles for up to seconds. The engine calls [`PluginRuntime::transform_async`] on the
+//! delivery's own task instead: the call runs on a fiber (a pooled stack per slot), and at
+//! every epoch tick a call still running yields to the executor (trapping once past its
+//! deadline), so a plugin holds a worker thread for at most one tick at a time, with no
+//! thread hop for the common short call. Only loading goes to Tokio's blocking pool
+//! (`spawn_blocking`): [`PluginRuntime::loaded`] hands out the current version without I/O
+//! between the periodic checks of the file.
 //!
 //! [`ErrorKind`]: crate::model::ErrorKind
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Store,
-    Trap,
+    Trap, UpdateDeadline,
 };
 
 use super::bindings::hookline::plugin::types::Outcome;
@@ -42,6 +42,10 @@ const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 const TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
 /// Guest stack: plugins transform one payload; deep recursion is a bug.
 const MAX_WASM_STACK: usize = 512 << 10;
+/// The stack of one async call (one per slot, from the pool): the guest's, plus room for
+/// the host functions it calls (the WASI shim, `log`). Not zeroed between calls: it only
+/// ever holds host and guest frames of calls that are over, never readable by a guest.
+const ASYNC_STACK: usize = MAX_WASM_STACK + (512 << 10);
 
 /// The runtime could not start.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +94,7 @@ impl PluginRuntime {
             .max_memory_size(cfg.max_memory_bytes)
             .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
             .table_keep_resident(TABLE_KEEP_RESIDENT_BYTES)
+            .total_stacks(slots)
             .pagemap_scan(Enabled::Auto);
 
         let mut config = Config::new();
@@ -97,6 +102,7 @@ impl PluginRuntime {
             .consume_fuel(true)
             .epoch_interruption(true)
             .max_wasm_stack(MAX_WASM_STACK)
+            .async_stack_size(ASYNC_STACK)
             .cranelift_opt_level(OptLevel::Speed)
             .parallel_compilation(true)
             .memory_init_cow(true)
@@ -154,6 +160,13 @@ impl PluginRuntime {
         self.loader.load(path)
     }
 
+    /// The version of the plugin at `path` in memory, if its file was checked within
+    /// [`PluginRuntimeConfig::reload_check_interval`]: no I/O, so async code may call it and
+    /// fall back to [`PluginRuntime::load`] on a blocking thread when it returns `None`.
+    pub fn loaded(&self, path: &Path) -> Option<Arc<LoadedPlugin>> {
+        self.loader.loaded(path)
+    }
+
     /// Compiles `path` afresh, bypassing the memory cache (the disk cache still applies):
     /// what `hookline plugin check` measures.
     pub fn compile_uncached(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
@@ -170,35 +183,98 @@ impl PluginRuntime {
     /// bounded by [`PluginRuntimeConfig::max_memory_bytes`]).
     ///
     /// Blocking: typically tens of microseconds, at most about `limits.deadline`; waits for
-    /// a free slot when [`PluginRuntimeConfig::max_concurrent_calls`] calls are running.
+    /// a free slot when [`PluginRuntimeConfig::max_concurrent_calls`] calls are running. From
+    /// async code, use [`PluginRuntime::transform_async`].
     pub fn transform(
         &self,
         plugin: &LoadedPlugin,
         input: TransformInput,
         limits: &PluginLimits,
     ) -> Result<TransformOutput, PluginError> {
-        let memory_cap = limits.memory_bytes.min(self.cfg.max_memory_bytes);
-        let webhook: Arc<str> = Arc::from(input.webhook_id.as_str());
-        let (event, target, config) = input.into_wit();
-
         let _slot = self.gate.enter();
         let _ticking = self.ticker.enter();
         let started = Instant::now();
+        let (mut store, memory_cap) = self.store(plugin, &input.webhook_id, limits)?;
+        store.set_epoch_deadline(self.deadline_ticks(limits.deadline));
+        store.epoch_deadline_trap();
+        let (event, target, config) = input.into_wit();
+        let result = plugin
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.call_transform(&mut store, &event, &target, &config));
+        self.finish(plugin, &store, result, started, limits, memory_cap)
+    }
+
+    /// [`PluginRuntime::transform`] for async callers: the call runs on the calling task
+    /// (no thread hop), on a fiber of its own. At every epoch tick a call that is still
+    /// running yields to the executor, so even a plugin that spends its whole budget holds
+    /// a worker thread for at most one tick at a time; past `limits.deadline` it traps.
+    ///
+    /// Waits (asynchronously) for a free slot when
+    /// [`PluginRuntimeConfig::max_concurrent_calls`] calls are running.
+    pub async fn transform_async(
+        &self,
+        plugin: &LoadedPlugin,
+        input: TransformInput,
+        limits: &PluginLimits,
+    ) -> Result<TransformOutput, PluginError> {
+        let _slot = self.gate.enter_async().await;
+        let _ticking = self.ticker.enter();
+        let started = Instant::now();
+        let (mut store, memory_cap) = self.store(plugin, &input.webhook_id, limits)?;
+        // Called at every tick: yield to the executor, or trap once the deadline passed.
+        // Measured on the clock rather than counted in ticks, as time spent yielded counts.
+        let deadline = limits.deadline;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if started.elapsed() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        let (event, target, config) = input.into_wit();
+        let result = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            let (outcome,) = instance
+                .func_transform()
+                .call_async(&mut store, (&event, &target, &config))
+                .await?;
+            Ok(outcome)
+        }
+        .await;
+        self.finish(plugin, &store, result, started, limits, memory_cap)
+    }
+
+    /// A fresh store for one call of `plugin`, with its fuel and memory cap.
+    fn store(
+        &self,
+        plugin: &LoadedPlugin,
+        webhook: &str,
+        limits: &PluginLimits,
+    ) -> Result<(Store<HostState>, usize), PluginError> {
+        let memory_cap = limits.memory_bytes.min(self.cfg.max_memory_bytes);
         let mut store = Store::new(
             &self.engine,
-            HostState::new(memory_cap, plugin.label().clone(), webhook),
+            HostState::new(memory_cap, plugin.label().clone(), Arc::from(webhook)),
         );
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(limits.fuel).map_err(|e| PluginError::Trap {
             message: format!("cannot set fuel: {e}"),
         })?;
-        store.set_epoch_deadline(self.deadline_ticks(limits.deadline));
-        store.epoch_deadline_trap();
+        Ok((store, memory_cap))
+    }
 
-        let result = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.call_transform(&mut store, &event, &target, &config));
+    /// Turns what the call returned into its output or error, and counts it.
+    fn finish(
+        &self,
+        plugin: &LoadedPlugin,
+        store: &Store<HostState>,
+        result: wasmtime::Result<Outcome>,
+        started: Instant,
+        limits: &PluginLimits,
+        memory_cap: usize,
+    ) -> Result<TransformOutput, PluginError> {
         let duration = started.elapsed();
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let state = store.data();
@@ -357,15 +433,18 @@ fn check_url(url: &str) -> Result<(), PluginError> {
     Ok(())
 }
 
-/// Bounds calls in flight to the pool's instance slots; further calls wait.
+/// Bounds calls in flight to the pool's instance slots; further calls wait, blocking
+/// ([`Gate::enter`]) or asynchronously ([`Gate::enter_async`]).
 struct Gate {
     slots: Mutex<GateState>,
     freed: Condvar,
+    freed_async: tokio::sync::Notify,
 }
 
 struct GateState {
     free: u32,
     waiting: u32,
+    waiting_async: u32,
 }
 
 struct GateSlot<'a>(&'a Gate);
@@ -376,13 +455,19 @@ impl Gate {
             slots: Mutex::new(GateState {
                 free: slots,
                 waiting: 0,
+                waiting_async: 0,
             }),
             freed: Condvar::new(),
+            freed_async: tokio::sync::Notify::new(),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn enter(&self) -> GateSlot<'_> {
-        let mut state = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.lock();
         while state.free == 0 {
             state.waiting += 1;
             state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -391,15 +476,47 @@ impl Gate {
         state.free -= 1;
         GateSlot(self)
     }
+
+    async fn enter_async(&self) -> GateSlot<'_> {
+        loop {
+            let notified = self.freed_async.notified();
+            tokio::pin!(notified);
+            {
+                let mut state = self.lock();
+                if state.free > 0 {
+                    state.free -= 1;
+                    return GateSlot(self);
+                }
+                // Registered before the lock is released: a slot freed from now on wakes us.
+                notified.as_mut().enable();
+                state.waiting_async += 1;
+            }
+            let _waiting = WaitingAsync(self);
+            notified.await;
+        }
+    }
+}
+
+/// Counts one async waiter while it waits (also when its future is dropped).
+struct WaitingAsync<'a>(&'a Gate);
+
+impl Drop for WaitingAsync<'_> {
+    fn drop(&mut self) {
+        self.0.lock().waiting_async -= 1;
+    }
 }
 
 impl Drop for GateSlot<'_> {
     fn drop(&mut self) {
-        let mut state = self.0.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.0.lock();
         state.free += 1;
-        // Waking is a system call: only when someone waits.
+        // Waking is a system call: only when someone waits. A waiter that loses the slot
+        // to another waits again, and is woken by the next release.
         if state.waiting > 0 {
             self.0.freed.notify_one();
+        }
+        if state.waiting_async > 0 {
+            self.0.freed_async.notify_one();
         }
     }
 }

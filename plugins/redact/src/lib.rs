@@ -24,14 +24,19 @@
 //! reaches nothing in an event is ignored; a malformed one fails the delivery, naming it.
 //! Removal happens before masking. Everything else keeps its order and value.
 //!
-//! Cost: the configuration is read once per call. The event data is parsed once, edited in
-//! place and written once, and only when a path starts with `data`; otherwise it is copied
-//! verbatim. Without any path the body is the host's default body, byte for byte.
+//! Cost: the configuration is read once per call. The body is written once, in one pass
+//! (`sparse`): only the objects and arrays a path goes into are split into their members,
+//! with no tree, no hashing and no allocation per value; everything else is copied verbatim
+//! (numbers and escapes keep their exact bytes). Without any path the body is the host's
+//! default body, byte for byte.
 
-use hookline_guest::path::FieldPath;
+mod sparse;
+
+use hookline_guest::path::{BODY_MEMBERS, FieldPath, Segment};
 use hookline_guest::serde::Deserialize;
-use hookline_guest::serde_json::{self, Map, Value};
+use hookline_guest::serde_json;
 use hookline_guest::{Event, Outcome, Plugin, Request, Webhook};
+use sparse::{Action, Fate, Rule};
 
 /// The mask used when the configuration names none.
 pub const DEFAULT_MASK: &str = "***";
@@ -94,52 +99,75 @@ impl Rules {
         self.remove.iter().chain(&self.mask)
     }
 
-    /// Applies the rules to `body` (or to the part of it without `data`).
-    fn apply(&self, body: &mut Value) {
-        for path in &self.remove {
-            path.remove(body);
-        }
-        for path in &self.mask {
-            path.for_each_mut(body, |v| *v = Value::String(self.mask_with.clone()));
-        }
+    /// The rules from the body down: removals first, then masks.
+    fn rules(&self) -> Vec<Rule<'_>> {
+        let removals = self.remove.iter().map(|p| (p, Action::Remove));
+        let masks = self.mask.iter().map(|p| (p, Action::Mask));
+        removals
+            .chain(masks)
+            .map(|(p, action)| Rule {
+                rest: p.segments(),
+                action,
+            })
+            .collect()
     }
 
     /// The redacted body for `event`.
     ///
     /// # Errors
-    /// When the event data is not valid JSON (the host never sends such data).
+    /// When the event data is not valid JSON where a path goes into it (the host never
+    /// sends such data).
     pub fn redact(&self, event: Event) -> Result<Vec<u8>, String> {
         if self.paths().next().is_none() {
             return Ok(event.default_body());
         }
-        let touches_data = self
-            .paths()
-            .any(|p| matches!(p.segments().first(), Some(hookline_guest::path::Segment::Key(k)) if k == "data"));
-        if touches_data {
-            let mut body = event.into_body_value().map_err(|e| e.to_string())?;
-            self.apply(&mut body);
-            return serde_json::to_vec(&body).map_err(|e| e.to_string());
+        let mask = serde_json::to_string(&self.mask_with).map_err(|e| e.to_string())?;
+        let rules = self.rules();
+        let bad_data = |e: serde_json::Error| format!("event `{}`: data: {e}", event.event_type);
+        if sparse::needs_one_pass_per_rule(&rules) {
+            // A removal by index shifts what later rules see: one rule at a time.
+            let mut body = event.default_body();
+            let mut out = Vec::with_capacity(body.len());
+            for rule in &rules {
+                out.clear();
+                let text = std::str::from_utf8(&body).map_err(|e| e.to_string())?;
+                sparse::edit(text, std::slice::from_ref(rule), &mask, &mut out)
+                    .map_err(bad_data)?;
+                std::mem::swap(&mut body, &mut out);
+            }
+            return Ok(body);
         }
-        // Only the head is edited: build it alone and copy the data verbatim after it.
-        let mut head = Map::new();
-        head.insert("event".to_owned(), Value::String(event.event_type.clone()));
-        head.insert(
-            "timestamp".to_owned(),
-            Value::String(event.timestamp.clone()),
-        );
-        head.insert("resource".to_owned(), event.resource.to_value());
-        let mut head = Value::Object(head);
-        self.apply(&mut head);
+        // The body's members one by one: only what a path reaches is parsed (`resource`
+        // serialised first when one does); the rest is written as the default body has it.
         let data = event.data_json();
-        let mut out = Vec::with_capacity(256 + data.len());
-        serde_json::to_writer(&mut out, &head).map_err(|e| e.to_string())?;
-        // `out` is `{…}`: reopen it and add the data member last.
-        out.pop();
-        if out.len() > 1 {
-            out.push(b',');
+        let mut out = Vec::with_capacity(128 + data.len() + event.timestamp.len());
+        out.push(b'{');
+        let mut first = true;
+        for name in BODY_MEMBERS {
+            let fate = sparse::fate(&rules, |s| matches!(s, Segment::Key(k) if k == name));
+            if matches!(fate, Fate::Remove) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            let text = match (name, &fate) {
+                (_, Fate::Mask) => Ok(String::new()),
+                ("event", _) => serde_json::to_string(&event.event_type),
+                ("timestamp", _) => serde_json::to_string(&event.timestamp),
+                ("resource", _) => serde_json::to_string(&event.resource),
+                _ => {
+                    sparse::write_child(data, fate, &mask, &mut out).map_err(bad_data)?;
+                    continue;
+                }
+            }
+            .map_err(|e| e.to_string())?;
+            sparse::write_child(&text, fate, &mask, &mut out).map_err(|e| e.to_string())?;
         }
-        out.extend_from_slice(b"\"data\":");
-        out.extend_from_slice(data.as_bytes());
         out.push(b'}');
         Ok(out)
     }
@@ -168,7 +196,7 @@ hookline_guest::export_plugin!(Redact);
 mod tests {
     use super::*;
     use hookline_guest::Resource;
-    use hookline_guest::serde_json::json;
+    use hookline_guest::serde_json::{Value, json};
 
     fn event() -> Event {
         Event::new("evt_1", "task.completed", "2024-01-02T03:04:05.5Z")
