@@ -419,6 +419,108 @@ fn hostile_calls_leave_the_runtime_working() {
     });
 }
 
+/// Hostile plugins through `transform_async`, as the engine calls them: the same errors,
+/// and a long call yields to the other tasks of its thread instead of stalling them.
+#[tokio::test(flavor = "current_thread")]
+async fn async_calls_keep_every_limit_and_yield_while_they_run() {
+    let rt = runtime();
+    let call = async |name: &str, limits: &PluginLimits| {
+        let plugin = rt.load(&plugin(name)).unwrap();
+        rt.transform_async(&plugin, input("{}"), limits).await
+    };
+    let limits = rt.default_limits();
+    assert_eq!(
+        call("hostile-alloc", limits).await.unwrap_err().kind(),
+        ErrorKind::PluginMemory
+    );
+    let trap = call("hostile-trap", limits).await.unwrap_err();
+    assert!(trap.to_string().contains("deliberate panic"), "{trap}");
+    let small = PluginLimits {
+        fuel: 1_000_000,
+        deadline: Duration::from_secs(10),
+        ..PluginLimits::default()
+    };
+    assert_eq!(
+        call("hostile-loop", &small).await.unwrap_err(),
+        PluginError::Fuel { budget: 1_000_000 }
+    );
+    let redact = call("redact", limits).await.unwrap();
+    assert_eq!(
+        sent(redact).body,
+        sent(transform("redact", "{}").unwrap()).body
+    );
+
+    // With fuel to spare, the wall clock stops the loop; meanwhile a task on the same
+    // (single) thread keeps running, because the call yields at every epoch tick.
+    let short = PluginLimits {
+        fuel: u64::MAX / 2,
+        deadline: Duration::from_millis(200),
+        ..PluginLimits::default()
+    };
+    let ticks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = tokio::spawn({
+        let ticks = ticks.clone();
+        async move {
+            loop {
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    tokio::task::yield_now().await;
+    let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    let err = call("hostile-loop", &short).await.unwrap_err();
+    let took = started.elapsed();
+    let during = ticks.load(std::sync::atomic::Ordering::Relaxed) - before;
+    counter.abort();
+    assert_eq!(
+        err,
+        PluginError::Deadline {
+            limit: Duration::from_millis(200)
+        }
+    );
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert!(
+        during >= 5,
+        "the other task ran {during} times during the call"
+    );
+}
+
+/// More async calls than slots: the extra ones wait for a slot, then run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_calls_wait_for_a_free_slot() {
+    let rt = Arc::new(
+        PluginRuntime::new(PluginRuntimeConfig {
+            max_concurrent_calls: 1,
+            ..config_with_cache(shared_cache_dir())
+        })
+        .unwrap(),
+    );
+    let plugin = rt.load(&plugin("redact")).unwrap();
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (rt, plugin) = (rt.clone(), plugin.clone());
+            tokio::spawn(async move {
+                rt.transform_async(&plugin, input("{}"), rt.default_limits())
+                    .await
+            })
+        })
+        .collect();
+    // A blocking call competes for the same slot.
+    let blocking = {
+        let (rt, plugin) = (rt.clone(), plugin.clone());
+        tokio::task::spawn_blocking(move || rt.transform(&plugin, input("{}"), rt.default_limits()))
+    };
+    for call in calls {
+        assert!(call.await.unwrap().is_ok());
+    }
+    assert!(blocking.await.unwrap().is_ok());
+}
+
 // ---------------------------------------------------------------------------------------
 // Isolation, reload, cache
 // ---------------------------------------------------------------------------------------

@@ -192,6 +192,9 @@ DROP TABLE attempts;
 ALTER TABLE attempts_v2 RENAME TO attempts;
 "#;
 
+/// Log frames (4 KiB pages) past which the writer completes a checkpoint itself (16 MiB).
+const WAL_RESTART_PAGES: i64 = 4096;
+
 /// Opens the read-write connection, applies the settings and migrates the schema.
 pub(super) fn open_writer(path: &Path, opts: &SqliteOptions) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -219,10 +222,16 @@ fn configure_writer(conn: &Connection, opts: &SqliteOptions) -> Result<(), Failu
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -i64::from(opts.cache_size_kib))?;
-    // The checkpointer thread copies the log into the database file; the writer checkpoints
-    // itself only as a backstop, if the log ever grows past 256 MiB.
-    conn.pragma_update(None, "wal_autocheckpoint", 65_536)?;
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // The checkpointer thread copies the log into the database file, but under sustained
+    // writes it never catches up with the last frame, and only a checkpoint that has copied
+    // every frame lets the log start over: the log would grow for as long as the load lasts,
+    // and shrinking it afterwards (a truncate of hundreds of MiB) held a commit back for
+    // ~100 ms. So once the log passes 16 MiB the writer finishes the copy itself after a
+    // commit (only what the checkpointer has not copied yet: a few ms), and the next
+    // transaction starts the log over, in place: its file stays at most this size and is
+    // never truncated.
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_RESTART_PAGES)?;
+    conn.pragma_update(None, "journal_size_limit", 4 * WAL_RESTART_PAGES * 4096)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
