@@ -4,8 +4,8 @@ mod cli;
 
 /// mimalloc instead of the system allocator: the hot path allocates small, short-lived
 /// buffers on several threads at once, where glibc's malloc spent ~19 % of the daemon's CPU
-/// (see BENCHMARKS.md). With the `override` feature it also serves C code's `malloc`
-/// (SQLite's).
+/// (see BENCHMARKS.md). SQLite keeps the system `malloc`: with mimalloc's `override` its
+/// page cache held ~45 MB more at 1,000,000 pending deliveries, for no measurable speed.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

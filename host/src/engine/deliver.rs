@@ -161,7 +161,9 @@ async fn send(
     // The plugin runs first: the signature covers what it returns.
     let transformed = match &runtime.record.plugin {
         None => None,
-        Some(path) => match transform(inner, runtime, job, path).await {
+        // Boxed: a plugin call's state is large, and every delivery task (thousands may wait
+        // in memory) would otherwise reserve room for it, plugin or not.
+        Some(path) => match Box::pin(transform(inner, runtime, job, path)).await {
             Ok(TransformOutput::Send {
                 body,
                 content_type,
