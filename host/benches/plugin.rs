@@ -24,7 +24,7 @@ use criterion::{Criterion, criterion_group};
 use serde_json::Value;
 
 use hookline_host::plugin::{
-    LoadedPlugin, PluginRuntime, PluginRuntimeConfig, TransformInput, TransformOutput,
+    LoadedPlugin, PluginError, PluginRuntime, PluginRuntimeConfig, TransformInput, TransformOutput,
 };
 
 const PAYLOAD: &str = r#"{"event":"task.completed","timestamp":"2024-05-06T07:08:09.123Z","resource":{"id":"task_42","type":"task","labels":{"email":"ada@example.com","team":"billing"},"annotations":{"runbook":"https://wiki.example.com/tasks"}},"data":{"session_id":"sess_7","prompt":"Summarise the quarterly numbers for the board and include the customer list","status":"completed","duration_seconds":42,"exit_code":0,"tokens_input":1234,"tokens_output":567,"items":[{"name":"a","token":"tok_a"},{"name":"b","token":"tok_b"}],"notes":"the quick brown fox jumps over the lazy dog, the quick brown fox jumps over the lazy dog, the quick brown fox jumps over the lazy dog, the quick brown fox jumps over the lazy dog","error":null,"history":[{"at":"2024-05-06T07:00:00Z","status":"queued"},{"at":"2024-05-06T07:01:00Z","status":"running"},{"at":"2024-05-06T07:08:09Z","status":"completed"}],"workspace":{"id":"ws_3","name":"finance-reporting","region":"eu-west-1"},"metrics":{"p50_ms":12.5,"p99_ms":97.25,"samples":[1,2,3,5,8,13,21,34,55,89,144,233,377,610]}}}"#;
@@ -63,15 +63,24 @@ fn wasm_with(
     payload: &[u8],
     config: &str,
 ) -> Vec<u8> {
-    let input = TransformInput::from_payload(
+    sent(runtime.transform(plugin, input(payload, config), runtime.default_limits()))
+}
+
+/// One delivery's input, as the engine builds it.
+fn input(payload: &[u8], config: &str) -> TransformInput {
+    TransformInput::from_payload(
         "evt_01",
         payload,
         "hook",
         "https://receiver.example.com/hook",
         config,
     )
-    .expect("input");
-    match runtime.transform(plugin, input, runtime.default_limits()) {
+    .expect("input")
+}
+
+/// The body the plugin sent.
+fn sent(out: Result<TransformOutput, PluginError>) -> Vec<u8> {
+    match out {
         Ok(TransformOutput::Send { body, .. }) => body.to_vec(),
         other => panic!("redact did not send: {other:?}"),
     }
@@ -84,19 +93,8 @@ fn wasm_async(
     plugin: &LoadedPlugin,
     payload: &[u8],
 ) -> Vec<u8> {
-    let input = TransformInput::from_payload(
-        "evt_01",
-        payload,
-        "hook",
-        "https://receiver.example.com/hook",
-        CONFIG,
-    )
-    .expect("input");
-    let out = rt.block_on(runtime.transform_async(plugin, input, runtime.default_limits()));
-    match out {
-        Ok(TransformOutput::Send { body, .. }) => body.to_vec(),
-        other => panic!("redact did not send: {other:?}"),
-    }
+    let input = input(payload, CONFIG);
+    sent(rt.block_on(runtime.transform_async(plugin, input, runtime.default_limits())))
 }
 
 fn workspace_root() -> PathBuf {

@@ -416,6 +416,21 @@ async fn a_batch_reusing_an_id_is_refused_whole_and_alone() {
     let stats = store.stats(T0).await.unwrap();
     assert_eq!(stats.events, 1, "nothing of the refused batch was stored");
     assert_eq!(stats.deliveries["pending"], 1);
+    // The same keyed event twice (ids and all) is a duplicate, not a conflict.
+    let keyed = event(T0, Some("k1"), &["a"]);
+    let out = store.ingest(vec![keyed.clone(), keyed.clone()]).await;
+    assert!(
+        matches!(
+            out.as_deref(),
+            Ok([IngestOutcome::Created, IngestOutcome::Duplicate { .. }])
+        ),
+        "{out:?}"
+    );
+    let out = store.ingest(vec![keyed]).await;
+    assert!(
+        matches!(out.as_deref(), Ok([IngestOutcome::Duplicate { .. }])),
+        "{out:?}"
+    );
     drop(store);
     assert_counters_match(&dir.db());
 }

@@ -161,11 +161,20 @@ pub(super) fn ingest(ctx: &mut WriteCtx, events: Vec<NewEvent>) -> Outcome<Vec<I
 }
 
 /// Refuses a batch that reuses an event or delivery id (stored, or twice in the batch).
+/// Events whose idempotency key is known (stored, or earlier in the batch) are not checked:
+/// they will be answered as duplicates and insert nothing.
 fn check_new_ids(conn: &Connection, events: &[NewEvent]) -> Outcome<()> {
     let mut event_taken = conn.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
     let mut delivery_taken = conn.prepare_cached("SELECT 1 FROM deliveries WHERE id = ?1")?;
+    let mut key_known = conn.prepare_cached("SELECT 1 FROM events WHERE idempotency_key = ?1")?;
     let mut seen = std::collections::HashSet::new();
+    let mut keys = std::collections::HashSet::new();
     for event in events {
+        if let Some(key) = &event.idempotency_key
+            && (!keys.insert(key.as_str()) || key_known.exists([key])?)
+        {
+            continue;
+        }
         if !seen.insert(event.id.as_str()) || event_taken.exists([&event.id])? {
             return Err(Failure::Refused(StoreError::Conflict {
                 kind: "event",
