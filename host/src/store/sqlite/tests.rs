@@ -1561,6 +1561,33 @@ async fn the_hot_queries_use_their_indexes() {
     assert!(!pending.contains("TEMP B-TREE"), "{pending}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_starts_over_under_sustained_writes() {
+    // 48 MiB through the log with no pause: the log must start over instead of growing for
+    // as long as writes last (the checkpointer alone never reaches the last frame).
+    let (dir, store) = setup("wal-restart", &["a"]).await;
+    let payload = Bytes::from(vec![b'x'; 4096]);
+    let wal = dir.db().with_extension("db-wal");
+    let mut largest = 0;
+    for batch in 0..120 {
+        let events = (0..100)
+            .map(|i| {
+                let mut ev = event(T0 + batch * 100 + i, None, &["a"]);
+                ev.payload = payload.clone();
+                ev
+            })
+            .collect();
+        store.ingest(events).await.unwrap();
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    assert!(largest > 0, "no log at {}", wal.display());
+    assert!(
+        largest < 40 << 20,
+        "the log grew to {largest} bytes for 48 MiB written"
+    );
+    assert_eq!(store.stats(T0).await.unwrap().events, 12_000);
+}
+
 /// Not a benchmark with assertions: prints the throughput of the store alone. Run with
 /// `cargo test -p hookline-host --release --lib store -- --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
