@@ -67,24 +67,28 @@ const INSERT_DELIVERY: &str = "INSERT INTO deliveries (id, event_id, webhook_id,
 ///
 /// Runs without a savepoint ([`Containment::Transaction`](super::writer::Containment)): the
 /// only refusal after a write could be an id already taken, so every id is checked first
-/// (the savepoint's statement journal cost a sixth of an ingest).
+/// ([`plan_ingest`]; the savepoint's statement journal cost a sixth of an ingest).
 pub(super) fn ingest(ctx: &mut WriteCtx, events: Vec<NewEvent>) -> Outcome<Vec<IngestOutcome>> {
     let conn = &ctx.conn;
-    check_new_ids(conn, &events)?;
+    let plan = plan_ingest(conn, &events)?;
     let mut find_key =
         conn.prepare_cached("SELECT id, delivery_count FROM events WHERE idempotency_key = ?1")?;
     let mut insert_event = conn.prepare_cached(INSERT_EVENT)?;
     let mut insert_delivery = conn.prepare_cached(INSERT_DELIVERY)?;
     let mut targets: HashMap<String, Target> = HashMap::new();
     let mut outcomes = Vec::with_capacity(events.len());
-    for event in events {
-        if let Some(key) = &event.idempotency_key {
-            // Also sees events inserted earlier in this transaction, so two events with one
-            // key in the same batch are deduplicated too.
-            let first: Option<(String, u32)> = find_key
-                .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            if let Some((event_id, deliveries)) = first {
+    for (event, planned) in events.into_iter().zip(plan) {
+        match planned {
+            Planned::Insert => {}
+            Planned::Stored(outcome) => {
+                outcomes.push(outcome);
+                continue;
+            }
+            Planned::EarlierInBatch => {
+                // Its first event was inserted earlier in this transaction.
+                let key = event.idempotency_key.as_deref().unwrap_or_default();
+                let (event_id, deliveries) =
+                    find_key.query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 outcomes.push(IngestOutcome::Duplicate {
                     event_id,
                     deliveries,
@@ -160,37 +164,60 @@ pub(super) fn ingest(ctx: &mut WriteCtx, events: Vec<NewEvent>) -> Outcome<Vec<I
     Ok(outcomes)
 }
 
-/// Refuses a batch that reuses an event or delivery id (stored, or twice in the batch).
-/// Events whose idempotency key is known (stored, or earlier in the batch) are not checked:
-/// they will be answered as duplicates and insert nothing.
-fn check_new_ids(conn: &Connection, events: &[NewEvent]) -> Outcome<()> {
+/// What ingest will do with one event.
+enum Planned {
+    Insert,
+    /// Its idempotency key is stored already: this is the answer.
+    Stored(IngestOutcome),
+    /// Its idempotency key belongs to an earlier event of the batch.
+    EarlierInBatch,
+}
+
+/// Decides, before anything is written, which events are duplicates (by idempotency key)
+/// and refuses a batch whose new events reuse an event or delivery id (stored, or twice in
+/// the batch): the only refusal that could otherwise come after a write.
+fn plan_ingest(conn: &Connection, events: &[NewEvent]) -> Outcome<Vec<Planned>> {
     let mut event_taken = conn.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
     let mut delivery_taken = conn.prepare_cached("SELECT 1 FROM deliveries WHERE id = ?1")?;
-    let mut key_known = conn.prepare_cached("SELECT 1 FROM events WHERE idempotency_key = ?1")?;
-    let mut seen = std::collections::HashSet::new();
+    let mut find_key =
+        conn.prepare_cached("SELECT id, delivery_count FROM events WHERE idempotency_key = ?1")?;
+    let mut ids = std::collections::HashSet::new();
     let mut keys = std::collections::HashSet::new();
+    let mut plan = Vec::with_capacity(events.len());
     for event in events {
-        if let Some(key) = &event.idempotency_key
-            && (!keys.insert(key.as_str()) || key_known.exists([key])?)
-        {
-            continue;
+        if let Some(key) = &event.idempotency_key {
+            if !keys.insert(key.as_str()) {
+                plan.push(Planned::EarlierInBatch);
+                continue;
+            }
+            let stored: Option<(String, u32)> = find_key
+                .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((event_id, deliveries)) = stored {
+                plan.push(Planned::Stored(IngestOutcome::Duplicate {
+                    event_id,
+                    deliveries,
+                }));
+                continue;
+            }
         }
-        if !seen.insert(event.id.as_str()) || event_taken.exists([&event.id])? {
+        if !ids.insert(event.id.as_str()) || event_taken.exists([&event.id])? {
             return Err(Failure::Refused(StoreError::Conflict {
                 kind: "event",
                 id: event.id.clone(),
             }));
         }
         for delivery in &event.deliveries {
-            if !seen.insert(delivery.id.as_str()) || delivery_taken.exists([&delivery.id])? {
+            if !ids.insert(delivery.id.as_str()) || delivery_taken.exists([&delivery.id])? {
                 return Err(Failure::Refused(StoreError::Conflict {
                     kind: "delivery",
                     id: delivery.id.clone(),
                 }));
             }
         }
+        plan.push(Planned::Insert);
     }
-    Ok(())
+    Ok(plan)
 }
 
 /// Claims due deliveries, oldest due first, leasing them to the claimer.
