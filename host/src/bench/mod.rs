@@ -730,13 +730,27 @@ async fn wait_delivered(
     }
 }
 
+/// How long the ledger waits for deliveries the receiver has seen to be recorded as such.
+const SETTLE_TIME: Duration = Duration::from_secs(10);
+
 async fn ledger_report(
     child: &Child,
     ledger: &Ledger,
     published: u64,
     times: u16,
 ) -> Result<LedgerReport, BenchError> {
-    let stats = child.call(reqwest::Method::GET, "/v1/stats", None).await?;
+    // The receiver can see a delivery a moment before the daemon has committed its result:
+    // give the last results time to land, so the ledger reads the settled state.
+    let settle = Instant::now();
+    let stats = loop {
+        let stats = child.call(reqwest::Method::GET, "/v1/stats", None).await?;
+        let d = &stats["store"]["deliveries"];
+        let unsettled = d["pending"].as_u64().unwrap_or(0) + d["in_flight"].as_u64().unwrap_or(0);
+        if unsettled == 0 || settle.elapsed() > SETTLE_TIME {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let d = &stats["store"]["deliveries"];
     let get = |k: &str| d[k].as_u64().unwrap_or(0);
     let delivered = get("delivered");

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -34,6 +35,10 @@ pub(super) struct Counts {
 }
 
 /// The `counters` rows, in the order of [`Counts`].
+/// A commit slower than this is logged (debug level): the place to look when ingest
+/// latency has spikes.
+const SLOW_COMMIT: Duration = Duration::from_millis(10);
+
 pub(super) const COUNTER_NAMES: [&str; 7] = [
     "events",
     "pending",
@@ -349,7 +354,16 @@ impl Writer {
             }
         }
         write_counts(&self.ctx.conn, &total).map_err(|e| (last, e))?;
+        let started = Instant::now();
         control(&self.ctx.conn, "COMMIT").map_err(|e| (last, e))?;
+        let took = started.elapsed();
+        if took >= SLOW_COMMIT {
+            tracing::debug!(
+                ms = took.as_millis() as u64,
+                commands = cmds.len(),
+                "A slow commit."
+            );
+        }
         self.commits.fetch_add(1, Ordering::Release);
         Ok(())
     }
