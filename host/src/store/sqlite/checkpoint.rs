@@ -15,11 +15,10 @@ use rusqlite::Connection;
 ///
 /// Often, so that each checkpoint copies and flushes little: the database file's `fsync`
 /// shares the disk with the writer's log `fsync`, and a large one appears to hold commits
-/// back. At
-/// half the maximum rate, the p99 from event to delivery went from about 22 ms with a
-/// 200 ms period to about 13 ms with 25 ms (`hookline bench --scenario plain`, medians of
-/// six runs; the writer's commits over 8 ms had come every 100–300 ms, about the
-/// checkpoints' cadence).
+/// back. At half the maximum rate, the p99 from event to delivery went from about 22 ms
+/// with a 200 ms period to about 13 ms with 25 ms (`hookline bench --scenario plain`,
+/// medians of six runs; the writer's commits over 8 ms had come every 100–300 ms, about
+/// the checkpoints' cadence).
 const PERIOD: Duration = Duration::from_millis(25);
 
 /// A running checkpointer thread.

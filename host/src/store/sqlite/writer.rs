@@ -34,11 +34,11 @@ pub(super) struct Counts {
     values: [i64; 7],
 }
 
-/// The `counters` rows, in the order of [`Counts`].
 /// A commit slower than this is logged (debug level): the place to look when ingest
 /// latency has spikes.
 const SLOW_COMMIT: Duration = Duration::from_millis(10);
 
+/// The `counters` rows, in the order of [`Counts`].
 pub(super) const COUNTER_NAMES: [&str; 7] = [
     "events",
     "pending",
