@@ -741,12 +741,14 @@ async fn ledger_report(
 ) -> Result<LedgerReport, BenchError> {
     // The receiver can see a delivery a moment before the daemon has committed its result:
     // give the last results time to land, so the ledger reads the settled state.
+    let unsettled = |stats: &serde_json::Value| {
+        let d = &stats["store"]["deliveries"];
+        d["pending"].as_u64().unwrap_or(0) + d["in_flight"].as_u64().unwrap_or(0)
+    };
     let settle = Instant::now();
     let stats = loop {
         let stats = child.call(reqwest::Method::GET, "/v1/stats", None).await?;
-        let d = &stats["store"]["deliveries"];
-        let unsettled = d["pending"].as_u64().unwrap_or(0) + d["in_flight"].as_u64().unwrap_or(0);
-        if unsettled == 0 || settle.elapsed() > SETTLE_TIME {
+        if unsettled(&stats) == 0 || settle.elapsed() > SETTLE_TIME {
             break stats;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -756,7 +758,7 @@ async fn ledger_report(
     let delivered = get("delivered");
     let failed = get("failed") + get("exhausted") + get("canceled");
     let skipped = get("skipped");
-    let pending = get("pending") + get("in_flight");
+    let pending = unsettled(&stats);
     let (complete, duplicates) = ledger.coverage(times);
     Ok(LedgerReport {
         published,
