@@ -70,7 +70,7 @@ fn secret_generate_defaults_to_marionette() {
             .bytes()
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     );
-    assert_eq!(json["hash"], hookline_host::secret::hash_secret(secret));
+    assert_eq!(json["hash"], hookline_core::secret::hash_secret(secret));
     assert_eq!(json["prefix"], secret[..8]);
     assert_eq!(json.as_object().unwrap().len(), 4);
     assert_eq!(generate(Some("marionette")).1["scheme"], "marionette");

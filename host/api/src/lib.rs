@@ -1,0 +1,221 @@
+//! The admin HTTP API (axum): ingest, webhooks, deliveries, stats, the console's event
+//! stream, Prometheus metrics and health probes.
+//!
+//! [`router`] builds the whole API over a running [`Engine`]; the daemon serves it with
+//! `axum::serve`. Every route but `/healthz` needs `Authorization: Bearer <token>`
+//! ([`ApiAuth`]).
+//!
+//! Errors are always JSON, `{"error": {"code", "message", "field"?}}` ([`ErrorBody`]), with
+//! the status the code implies: the engine's errors ([`hookline_engine::EngineError::code`]),
+//! and the API's own (`unauthorized`, `malformed_json`, `unsupported_media_type`,
+//! `payload_too_large`, `not_found`, `method_not_allowed`). Request bodies are read by the
+//! API's own extractor, never axum's, so no plain-text rejection ever reaches a client.
+//!
+//! The wire types here ([`EventAccepted`], [`BatchAccepted`], [`WebhookList`],
+//! [`StreamSnapshot`], …) are what the CLI and the console exchange with the daemon.
+//!
+//! | Route | |
+//! |---|---|
+//! | `POST /v1/events` | one [`EventInput`] → 202 [`EventAccepted`] once durable |
+//! | `POST /v1/events/batch` | [`EventBatch`] → 202 [`BatchAccepted`] (all or nothing) |
+//! | `GET, POST /v1/webhooks` | [`WebhookList`]; [`WebhookSpec`] → 201 [`WebhookWithSecret`] |
+//! | `GET, PATCH, DELETE /v1/webhooks/{id}` | [`WebhookView`]; [`WebhookPatch`]; 204 |
+//! | `POST /v1/webhooks/{id}/rotate-secret` | optional [`RotateSecretRequest`] → [`WebhookWithSecret`] |
+//! | `POST /v1/webhooks/{id}/pause`, `/resume` | [`WebhookView`] |
+//! | `GET /v1/deliveries` | filters as query parameters → [`Page`] of [`DeliverySummary`] |
+//! | `GET /v1/deliveries/{id}` | [`DeliveryDetail`](hookline_core::model::DeliveryDetail) |
+//! | `POST /v1/deliveries/{id}/retry`, `/replay` | 200 / 201 [`DeliverySummary`] |
+//! | `GET /v1/stats` | [`Stats`] |
+//! | `GET /v1/stream` | server-sent events: `snapshot`, `delivery`, `webhook`, `stats` |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /healthz`, `/readyz` | liveness (no token), readiness |
+//!
+//! [`EventInput`]: hookline_engine::EventInput
+//! [`WebhookSpec`]: hookline_engine::WebhookSpec
+//! [`WebhookPatch`]: hookline_engine::WebhookPatch
+//! [`WebhookView`]: hookline_engine::WebhookView
+//! [`WebhookWithSecret`]: hookline_engine::WebhookWithSecret
+//! [`DeliverySummary`]: hookline_core::model::DeliverySummary
+//! [`Page`]: hookline_core::model::Page
+//! [`Stats`]: hookline_engine::Stats
+
+mod auth;
+mod deliveries;
+mod error;
+mod events;
+mod extract;
+mod stream;
+mod webhooks;
+
+#[cfg(test)]
+mod tests;
+
+use axum::Router;
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, extract::State};
+use serde::{Deserialize, Serialize};
+
+use hookline_engine::{Engine, EventInput, Stats, WebhookView};
+
+pub use auth::ApiAuth;
+pub use error::{ErrorBody, ErrorDetail};
+pub use stream::StreamSnapshot;
+
+use error::ApiError;
+
+/// Limits on requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// Largest request body accepted, bytes (larger: 413 `payload_too_large`).
+    pub max_request_bytes: usize,
+    /// Most events in one `POST /v1/events/batch`.
+    pub max_batch: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            // The engine's default payload limit (10 MiB) plus room for the envelope.
+            max_request_bytes: 11 << 20,
+            max_batch: 1000,
+        }
+    }
+}
+
+/// `POST /v1/events` answer: the event's id and how many deliveries it created. A repeated
+/// idempotency key answers the first event's result, with `Idempotent-Replayed: true`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventAccepted {
+    /// The event's id.
+    pub event_id: String,
+    /// Deliveries created (one per matching webhook).
+    pub deliveries: u32,
+}
+
+/// `POST /v1/events/batch` body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    /// The events, 1 to [`ApiLimits::max_batch`].
+    pub events: Vec<EventInput>,
+}
+
+/// `POST /v1/events/batch` answer: one result per event, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAccepted {
+    /// Results; `duplicate: true` marks a repeated idempotency key.
+    pub results: Vec<hookline_engine::IngestResult>,
+}
+
+/// `GET /v1/webhooks` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookList {
+    /// Every webhook, by id.
+    pub items: Vec<WebhookView>,
+}
+
+/// `POST /v1/webhooks/{id}/rotate-secret` body (optional: without it a secret is generated).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecretRequest {
+    /// The new secret, checked against the webhook's scheme.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// `GET /healthz` and `GET /readyz` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthStatus {
+    /// `ok` or `ready`.
+    pub status: String,
+}
+
+/// What every handler gets.
+#[derive(Debug, Clone)]
+struct ApiState {
+    engine: Engine,
+    limits: ApiLimits,
+}
+
+/// The admin API over `engine`. Every route but `/healthz` checks `auth`.
+pub fn router(engine: Engine, auth: ApiAuth, limits: ApiLimits) -> Router {
+    let state = ApiState { engine, limits };
+    let protected = Router::new()
+        .route("/v1/events", post(events::ingest_one))
+        .route("/v1/events/batch", post(events::ingest_batch))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::show)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/v1/webhooks/{id}/pause", post(webhooks::pause))
+        .route("/v1/webhooks/{id}/resume", post(webhooks::resume))
+        .route("/v1/deliveries", get(deliveries::list))
+        .route("/v1/deliveries/{id}", get(deliveries::show))
+        .route("/v1/deliveries/{id}/retry", post(deliveries::retry))
+        .route("/v1/deliveries/{id}/replay", post(deliveries::replay))
+        .route("/v1/stats", get(stats))
+        .route("/v1/stream", get(stream::stream))
+        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz))
+        .route_layer(middleware::from_fn_with_state(auth, auth::require_bearer));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(protected)
+        .fallback(not_found)
+        // After every route: it replaces the default 405 of the routes present.
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn stats(State(st): State<ApiState>) -> Result<Json<Stats>, ApiError> {
+    Ok(Json(st.engine.stats().await?))
+}
+
+async fn metrics(State(st): State<ApiState>) -> Result<Response, ApiError> {
+    let text = st.engine.prometheus().await?;
+    Ok((
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response())
+}
+
+async fn healthz() -> Json<HealthStatus> {
+    Json(HealthStatus {
+        status: "ok".to_owned(),
+    })
+}
+
+async fn readyz(State(st): State<ApiState>) -> Result<Json<HealthStatus>, ApiError> {
+    if !st.engine.is_accepting() {
+        return Err(ApiError::from(hookline_engine::EngineError::ShuttingDown));
+    }
+    match st.engine.stats().await {
+        Ok(_) => Ok(Json(HealthStatus {
+            status: "ready".to_owned(),
+        })),
+        // Not ready, whatever the cause: a probe only looks at the status.
+        Err(e) => Err(ApiError::from(e).with_status(axum::http::StatusCode::SERVICE_UNAVAILABLE)),
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route for `{}`", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::method_not_allowed(format!(
+        "method {method} is not allowed on `{}`",
+        uri.path()
+    ))
+}

@@ -1,0 +1,1071 @@
+//! Tests of the API: a real engine over a real SQLite store, served on 127.0.0.1:0 and
+//! called with a real HTTP client, delivering to a real receiver on 127.0.0.1:0.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use bytes::Bytes;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::error::json_error;
+use super::{ApiAuth, ApiLimits, EventBatch, StreamSnapshot, router};
+use hookline_core::secret::Sealer;
+use hookline_engine::http::{HttpSender, SenderConfig};
+use hookline_engine::ssrf::NetworkPolicy;
+use hookline_engine::{Engine, EngineConfig, EngineEvent, EventInput, WebhookSpec};
+use hookline_store::Store;
+use hookline_store::sqlite::{SqliteOptions, SqliteStore};
+
+const TOKEN: &str = "test-token-0123456789";
+const MAX_REQUEST_BYTES: usize = 8 * 1024;
+const MAX_BATCH: usize = 5;
+
+/// A unique directory under the system's temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "hookline-api-{}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+struct Hit {
+    path: String,
+    body: Bytes,
+}
+
+/// A webhook receiver on 127.0.0.1:0 answering `status` and recording every request.
+#[derive(Debug, Clone)]
+struct Receiver {
+    base: String,
+    hits: Arc<Mutex<Vec<Hit>>>,
+    status: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let receiver = Receiver {
+            base: format!("http://{addr}"),
+            hits: Arc::new(Mutex::new(Vec::new())),
+            status: Arc::new(AtomicU16::new(200)),
+        };
+        let app = axum::Router::new()
+            .fallback(record)
+            .with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        receiver
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    fn hits_on(&self, path: &str) -> Vec<Hit> {
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+async fn record(
+    State(r): State<Receiver>,
+    uri: Uri,
+    _headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    r.hits.lock().unwrap().push(Hit {
+        path: uri.path().to_owned(),
+        body,
+    });
+    StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap()
+}
+
+/// A running engine and API, and a client for it.
+struct Harness {
+    base: String,
+    http: reqwest::Client,
+    engine: Engine,
+    receiver: Receiver,
+    stop: CancellationToken,
+    _dir: TempDir,
+}
+
+/// What an API call answered.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    json: Value,
+}
+
+impl Answer {
+    /// Asserts an error answer and returns its `error` object.
+    fn error(&self, status: StatusCode, code: &str) -> &Value {
+        assert_eq!(self.status, status, "{:#}", self.json);
+        assert_eq!(self.json["error"]["code"], code, "{:#}", self.json);
+        assert!(self.json["error"]["message"].is_string(), "{:#}", self.json);
+        &self.json["error"]
+    }
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let dir = TempDir::new();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.0.join("hookline.db"), SqliteOptions::default()).unwrap(),
+        );
+        let sender = HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback()).unwrap();
+        let cfg = EngineConfig {
+            poll_interval: Duration::from_millis(50),
+            retention: None,
+            ..EngineConfig::default()
+        };
+        let engine = Engine::start(store, sender, Sealer::from_bytes(&[7; 32]), cfg)
+            .await
+            .unwrap();
+        let app = router(
+            engine.clone(),
+            ApiAuth::new(TOKEN),
+            ApiLimits {
+                max_request_bytes: MAX_REQUEST_BYTES,
+                max_batch: MAX_BATCH,
+            },
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.cancelled().await })
+                .await
+        });
+        Harness {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            engine,
+            receiver: Receiver::start().await,
+            stop,
+            _dir: dir,
+        }
+    }
+
+    async fn stop(self) {
+        self.engine.shutdown(Duration::from_secs(2)).await;
+        self.stop.cancel();
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap();
+        let json = match body.is_empty() {
+            true => Value::Null,
+            false => serde_json::from_slice(&body)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body))),
+        };
+        Answer {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send(self.http.get(self.url(path)).bearer_auth(TOKEN))
+            .await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.send(self.http.post(self.url(path)).bearer_auth(TOKEN).json(body))
+            .await
+    }
+
+    async fn post_empty(&self, path: &str) -> Answer {
+        self.send(self.http.post(self.url(path)).bearer_auth(TOKEN))
+            .await
+    }
+
+    async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        let mut request = self.http.post(self.url(path)).bearer_auth(TOKEN).body(body);
+        if let Some(ct) = content_type {
+            request = request.header(CONTENT_TYPE, ct);
+        }
+        self.send(request).await
+    }
+
+    /// Creates a webhook `id` to the receiver's `/{id}`, subscribed to `task.*`.
+    async fn webhook(&self, id: &str) -> Value {
+        let a = self
+            .post(
+                "/v1/webhooks",
+                &json!({"id": id, "url": self.receiver.url(&format!("/{id}")), "events": ["task.*"]}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{:#}", a.json);
+        a.json
+    }
+
+    async fn emit(&self, event: Value) -> Answer {
+        self.post("/v1/events", &event).await
+    }
+
+    /// The deliveries of `event_id`.
+    async fn deliveries_of(&self, event_id: &str) -> Vec<Value> {
+        let a = self
+            .get(&format!("/v1/deliveries?event_id={event_id}"))
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+        a.json["items"].as_array().unwrap().clone()
+    }
+
+    /// Waits until the one delivery of `event_id` has `status`; returns it.
+    async fn wait_status(&self, event_id: &str, status: &str) -> Value {
+        eventually(&format!("a delivery of {event_id} {status}"), || async {
+            let items = self.deliveries_of(event_id).await;
+            items.into_iter().find(|d| d["status"] == status)
+        })
+        .await
+    }
+}
+
+fn task_event(id: Option<&str>) -> Value {
+    json!({
+        "type": "task.created",
+        "id": id,
+        "resource": {"id": "t-1", "type": "task", "labels": {"team": "core"}},
+        "data": {"title": "write the API", "n": 1}
+    })
+}
+
+/// Polls `check` every 20 ms until it gives a value, for at most 10 s.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_route_but_healthz_needs_the_token() {
+    let h = Harness::start().await;
+
+    let a = h.send(h.http.get(h.url("/v1/stats"))).await;
+    let e = a.error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(e["message"], "missing bearer token");
+    assert_eq!(a.headers["www-authenticate"], "Bearer");
+
+    let a = h
+        .send(h.http.get(h.url("/v1/stats")).bearer_auth("wrong-token"))
+        .await;
+    let e = a.error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(e["message"], "invalid token");
+    assert_eq!(a.headers["www-authenticate"], "Bearer");
+    // The token never echoes back.
+    assert!(!a.json.to_string().contains("wrong-token"));
+
+    for path in [
+        "/v1/webhooks",
+        "/v1/deliveries",
+        "/metrics",
+        "/readyz",
+        "/v1/stream",
+    ] {
+        let a = h.send(h.http.get(h.url(path))).await;
+        a.error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let a = h
+        .send(h.http.post(h.url("/v1/events")).json(&task_event(None)))
+        .await;
+    a.error(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    let a = h.get("/v1/stats").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.json["live"]["uptime_seconds"].is_u64(), "{:#}", a.json);
+
+    let a = h.send(h.http.get(h.url("/healthz"))).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json, json!({"status": "ok"}));
+
+    let a = h.get("/readyz").await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+
+    let response = h
+        .http
+        .get(h.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.contains("hookline_deliveries_pending"), "{text}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_fails_once_shutdown_starts() {
+    let h = Harness::start().await;
+    h.engine.shutdown(Duration::from_secs(1)).await;
+    let a = h.get("/readyz").await;
+    a.error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down");
+    let a = h.emit(task_event(None)).await;
+    a.error(StatusCode::SERVICE_UNAVAILABLE, "shutting_down");
+    h.stop.cancel();
+}
+
+#[tokio::test]
+async fn request_errors_are_json_with_the_right_status() {
+    let h = Harness::start().await;
+
+    // Malformed JSON: serde's message with the line and column.
+    let a = h
+        .post_raw("/v1/events", Some("application/json"), "{\"type\": }")
+        .await;
+    let e = a.error(StatusCode::BAD_REQUEST, "malformed_json");
+    assert!(
+        e["message"].as_str().unwrap().contains("line 1 column"),
+        "{e}"
+    );
+
+    // An unknown field, named.
+    let a = h
+        .post_raw(
+            "/v1/events",
+            Some("application/json"),
+            r#"{"tyep": "task.created", "resource": {"id": "1", "type": "task"}}"#,
+        )
+        .await;
+    let e = a.error(StatusCode::BAD_REQUEST, "invalid_input");
+    assert_eq!(e["field"], "tyep");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `tyep`, expected one of"),
+        "{e}"
+    );
+
+    // A wrong type, named, also nested.
+    let a = h
+        .post_raw(
+            "/v1/events",
+            Some("application/json"),
+            r#"{"type": 5, "resource": {"id": "1", "type": "task"}}"#,
+        )
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "type"
+    );
+    let a = h
+        .post_raw(
+            "/v1/events",
+            Some("application/json"),
+            r#"{"type": "task.created", "resource": {"id": 1, "type": "task"}}"#,
+        )
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "resource.id"
+    );
+
+    // An engine validation error on the single-event route names the field as sent.
+    let a = h
+        .emit(json!({"type": "task..created", "resource": {"id": "1", "type": "task"}}))
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "type"
+    );
+
+    // Content type: missing, or not JSON.
+    let a = h
+        .post_raw("/v1/events", None, task_event(None).to_string())
+        .await;
+    a.error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let a = h
+        .post_raw(
+            "/v1/events",
+            Some("text/plain"),
+            task_event(None).to_string(),
+        )
+        .await;
+    a.error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    let a = h
+        .post_raw(
+            "/v1/events",
+            Some("application/json; charset=utf-8"),
+            task_event(None).to_string(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{:#}", a.json);
+
+    // Over the body limit, with and without a declared length.
+    let big = json!({"type": "task.created", "resource": {"id": "1", "type": "task"},
+        "data": {"blob": "x".repeat(MAX_REQUEST_BYTES)}})
+    .to_string();
+    let a = h
+        .post_raw("/v1/events", Some("application/json"), big.clone())
+        .await;
+    a.error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let chunks = big
+        .as_bytes()
+        .chunks(1024)
+        .map(Bytes::copy_from_slice)
+        .collect();
+    let streamed = reqwest::Body::wrap(Chunked(chunks));
+    let a = h
+        .post_raw("/v1/events", Some("application/json"), streamed)
+        .await;
+    a.error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+
+    // Routing.
+    let a = h.get("/v1/nothing-here").await;
+    a.error(StatusCode::NOT_FOUND, "not_found");
+    let a = h
+        .send(h.http.delete(h.url("/v1/events")).bearer_auth(TOKEN))
+        .await;
+    a.error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert!(
+        a.headers["allow"].to_str().unwrap().contains("POST"),
+        "{:?}",
+        a.headers
+    );
+
+    // Webhook validation.
+    let a = h
+        .post(
+            "/v1/webhooks",
+            &json!({"url": h.receiver.url("/x"), "events": ["task*"]}),
+        )
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "events[0]"
+    );
+    let a = h
+        .post(
+            "/v1/webhooks",
+            &json!({"url": "http://169.254.169.254/", "events": ["*"]}),
+        )
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "ssrf_blocked")["field"],
+        "url"
+    );
+    h.webhook("billing").await;
+    let a = h
+        .post(
+            "/v1/webhooks",
+            &json!({"id": "billing", "url": h.receiver.url("/other"), "events": ["*"]}),
+        )
+        .await;
+    a.error(StatusCode::CONFLICT, "conflict");
+    let a = h
+        .send(
+            h.http
+                .patch(h.url("/v1/webhooks/billing"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"max_attempts": "three"})),
+        )
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "max_attempts"
+    );
+
+    // Unknown records.
+    h.get("/v1/webhooks/nope")
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    h.get("/v1/deliveries/dlv_nope")
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    h.post_empty("/v1/deliveries/dlv_nope/retry")
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+
+    // Query parameters.
+    let a = h.get("/v1/deliveries?status=failed,bogus").await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "status"
+    );
+    let a = h.get("/v1/deliveries?limit=0").await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "limit"
+    );
+    let a = h.get("/v1/deliveries?webhok=billing").await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "webhok"
+    );
+    h.stop().await;
+}
+
+/// A body sent in chunks without a declared length (`Transfer-Encoding: chunked`).
+struct Chunked(std::collections::VecDeque<Bytes>);
+
+impl hyper::body::Body for Chunked {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.get_mut()
+                .0
+                .pop_front()
+                .map(|b| Ok(hyper::body::Frame::data(b))),
+        )
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::default()
+    }
+}
+
+#[tokio::test]
+async fn an_event_is_delivered_and_its_delivery_shows_the_attempt() {
+    let h = Harness::start().await;
+    h.webhook("billing").await;
+
+    let a = h.emit(task_event(None)).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{:#}", a.json);
+    assert_eq!(a.json["deliveries"], 1);
+    assert!(a.headers.get("idempotent-replayed").is_none());
+    let event_id = a.json["event_id"].as_str().unwrap().to_owned();
+
+    let hit = eventually("the receiver to get the event", || async {
+        h.receiver.hits_on("/billing").into_iter().next()
+    })
+    .await;
+    let payload: Value = serde_json::from_slice(&hit.body).unwrap();
+    assert_eq!(payload["event"], "task.created", "{payload:#}");
+
+    let summary = h.wait_status(&event_id, "delivered").await;
+    assert_eq!(summary["webhook_id"], "billing");
+    assert_eq!(summary["attempts"], 1);
+    assert_eq!(summary["last_status_code"], 200);
+
+    let id = summary["id"].as_str().unwrap();
+    let detail = h.get(&format!("/v1/deliveries/{id}")).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    assert_eq!(detail.json["status"], "delivered");
+    let attempts = detail.json["attempts_detail"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{:#}", detail.json);
+    assert_eq!(attempts[0]["status_code"], 200);
+    assert_eq!(detail.json["payload"]["event"], "task.created");
+
+    let listed = h
+        .get("/v1/deliveries?webhook=billing&status=delivered,failed&event_type=task.created&limit=10")
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.json["items"][0]["id"], id, "{:#}", listed.json);
+    assert!(listed.json["next_cursor"].is_null() || listed.json["next_cursor"].is_string());
+    let none = h.get("/v1/deliveries?status=failed").await;
+    assert_eq!(none.json["items"], json!([]));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_returns_the_first_result() {
+    let h = Harness::start().await;
+    h.webhook("billing").await;
+
+    let first = h.emit(task_event(Some("order-42"))).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    let second = h.emit(task_event(Some("order-42"))).await;
+    assert_eq!(second.status, StatusCode::ACCEPTED);
+    assert_eq!(second.headers["idempotent-replayed"], "true");
+    assert_eq!(first.json, second.json);
+
+    let event_id = first.json["event_id"].as_str().unwrap();
+    h.wait_status(event_id, "delivered").await;
+    assert_eq!(h.deliveries_of(event_id).await.len(), 1);
+    let all = h.get("/v1/deliveries").await;
+    assert_eq!(all.json["items"].as_array().unwrap().len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_is_all_or_nothing_and_errors_name_the_index() {
+    let h = Harness::start().await;
+    h.webhook("billing").await;
+
+    let good = task_event(None);
+    let a = h
+        .post(
+            "/v1/events/batch",
+            &json!({"events": [good, good, {"type": "task created", "resource": {"id": "1", "type": "task"}}]}),
+        )
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "events[2].type"
+    );
+    let a = h
+        .post(
+            "/v1/events/batch",
+            &json!({"events": [good, {"tyep": "task.created", "resource": {"id": "1", "type": "task"}}]}),
+        )
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "events[1].tyep"
+    );
+    let a = h.post("/v1/events/batch", &json!({"events": []})).await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "events"
+    );
+    let a = h
+        .post(
+            "/v1/events/batch",
+            &json!({"events": vec![good.clone(); MAX_BATCH + 1]}),
+        )
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "events"
+    );
+
+    // Nothing of the refused batches was stored.
+    let stats = h.get("/v1/stats").await;
+    assert_eq!(stats.json["store"]["events"], 0, "{:#}", stats.json);
+    assert_eq!(h.get("/v1/deliveries").await.json["items"], json!([]));
+
+    let a = h
+        .post("/v1/events/batch", &json!({"events": [good, good, good]}))
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{:#}", a.json);
+    let results = a.json["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    for r in results {
+        assert_eq!(r["deliveries"], 1);
+        h.wait_status(r["event_id"].as_str().unwrap(), "delivered")
+            .await;
+    }
+    assert_eq!(h.receiver.hits_on("/billing").len(), 3);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_paused_webhook_holds_its_deliveries_until_resumed() {
+    let h = Harness::start().await;
+    h.webhook("billing").await;
+    h.webhook("audit").await;
+
+    let a = h.post_empty("/v1/webhooks/billing/pause").await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    assert_eq!(a.json["state"], "paused");
+    assert_eq!(h.get("/v1/webhooks/billing").await.json["state"], "paused");
+
+    let a = h.emit(task_event(None)).await;
+    assert_eq!(a.json["deliveries"], 2);
+    let event_id = a.json["event_id"].as_str().unwrap().to_owned();
+
+    // The active webhook got the event: the paused one would have by now, had it not been
+    // paused.
+    eventually("the active webhook's delivery", || async {
+        let items = h.deliveries_of(&event_id).await;
+        items
+            .iter()
+            .any(|d| d["webhook_id"] == "audit" && d["status"] == "delivered")
+            .then_some(())
+    })
+    .await;
+    assert!(h.receiver.hits_on("/billing").is_empty());
+    let held = h.deliveries_of(&event_id).await;
+    let held = held.iter().find(|d| d["webhook_id"] == "billing").unwrap();
+    assert_eq!(held["status"], "pending", "{held:#}");
+    assert_eq!(held["attempts"], 0);
+
+    let a = h.post_empty("/v1/webhooks/billing/resume").await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    assert_eq!(a.json["state"], "active");
+    eventually("the resumed webhook's delivery", || async {
+        let items = h.deliveries_of(&event_id).await;
+        items
+            .iter()
+            .any(|d| d["webhook_id"] == "billing" && d["status"] == "delivered")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(h.receiver.hits_on("/billing").len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_delivery_can_be_retried_and_replayed() {
+    let h = Harness::start().await;
+    h.webhook("billing").await;
+    h.receiver.answer(400);
+
+    let a = h.emit(task_event(None)).await;
+    let event_id = a.json["event_id"].as_str().unwrap().to_owned();
+    let failed = h.wait_status(&event_id, "failed").await;
+    assert_eq!(failed["last_status_code"], 400);
+    assert_eq!(failed["last_error_kind"], "http_status");
+    let id = failed["id"].as_str().unwrap().to_owned();
+
+    // A delivered delivery cannot be retried; a failed one can.
+    h.receiver.answer(200);
+    let a = h.post_empty(&format!("/v1/deliveries/{id}/retry")).await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    assert_eq!(a.json["id"], id);
+    let delivered = h.wait_status(&event_id, "delivered").await;
+    assert_eq!(delivered["id"], id);
+    let detail = h.get(&format!("/v1/deliveries/{id}")).await;
+    assert_eq!(detail.json["attempts_detail"].as_array().unwrap().len(), 2);
+    let a = h.post_empty(&format!("/v1/deliveries/{id}/retry")).await;
+    a.error(StatusCode::CONFLICT, "invalid_state");
+
+    let a = h.post_empty(&format!("/v1/deliveries/{id}/replay")).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{:#}", a.json);
+    let replay_id = a.json["id"].as_str().unwrap().to_owned();
+    assert_ne!(replay_id, id);
+    assert_eq!(a.json["event_id"], event_id.as_str());
+    eventually("the replay to be delivered", || async {
+        let d = h.get(&format!("/v1/deliveries/{replay_id}")).await;
+        (d.json["status"] == "delivered").then_some(())
+    })
+    .await;
+    assert_eq!(h.receiver.hits_on("/billing").len(), 3);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_crud_and_secret_rotation() {
+    let h = Harness::start().await;
+    let created = h.webhook("billing").await;
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let prefix = created["webhook"]["secret_prefix"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!created.to_string().contains("secret_sealed"));
+
+    let list = h.get("/v1/webhooks").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.json["items"][0]["id"], "billing");
+    assert!(
+        !list.json.to_string().contains(&secret),
+        "the secret leaked"
+    );
+
+    let a = h
+        .send(
+            h.http
+                .patch(h.url("/v1/webhooks/billing"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"description": "billing team", "max_attempts": 3})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    assert_eq!(a.json["description"], "billing team");
+    assert_eq!(a.json["max_attempts"], 3);
+
+    // Rotation without a body generates a new secret.
+    let a = h.post_empty("/v1/webhooks/billing/rotate-secret").await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    let rotated = a.json["secret"].as_str().unwrap();
+    assert_ne!(rotated, secret);
+    let new_prefix = a.json["webhook"]["secret_prefix"].as_str().unwrap();
+    assert_ne!(new_prefix, prefix);
+    let shown = h.get("/v1/webhooks/billing").await;
+    assert_eq!(shown.json["secret_prefix"], new_prefix);
+    assert!(shown.json["previous_secret_expires_at"].is_i64());
+    assert!(!shown.json.to_string().contains(rotated));
+
+    // With a body: that secret.
+    let a = h
+        .post(
+            "/v1/webhooks/billing/rotate-secret",
+            &json!({"secret": "a-secret-chosen-by-the-operator"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    assert_eq!(a.json["secret"], "a-secret-chosen-by-the-operator");
+    let a = h
+        .post(
+            "/v1/webhooks/billing/rotate-secret",
+            &json!({"secert": "x"}),
+        )
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "secert"
+    );
+
+    let a = h
+        .send(
+            h.http
+                .delete(h.url("/v1/webhooks/billing"))
+                .bearer_auth(TOKEN),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    h.get("/v1/webhooks/billing")
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    h.send(
+        h.http
+            .delete(h.url("/v1/webhooks/billing"))
+            .bearer_auth(TOKEN),
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "not_found");
+    h.stop().await;
+}
+
+/// Reads server-sent events from a response.
+struct SseReader {
+    response: reqwest::Response,
+    buf: String,
+}
+
+impl SseReader {
+    /// The next event's name and data (comments skipped).
+    async fn next(&mut self) -> (String, String) {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut name = String::new();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        name = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data.push_str(v);
+                    }
+                }
+                if !name.is_empty() {
+                    return (name, data);
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk())
+                .await
+                .expect("an event within 10 s")
+                .unwrap()
+                .expect("the stream to stay open");
+            self.buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// The next event named `name`, skipping others.
+    async fn next_named(&mut self, name: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (n, data) = self.next().await;
+            if n == name {
+                return data;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no `{name}` event");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_stream_sends_a_snapshot_then_changes() {
+    let h = Harness::start().await;
+    h.webhook("billing").await;
+
+    let response = h
+        .http
+        .get(h.url("/v1/stream"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
+    let mut sse = SseReader {
+        response,
+        buf: String::new(),
+    };
+    let (name, data) = sse.next().await;
+    assert_eq!(name, "snapshot");
+    let snapshot: StreamSnapshot = serde_json::from_str(&data).unwrap();
+    assert_eq!(snapshot.webhooks.len(), 1);
+    assert_eq!(snapshot.webhooks[0].id, "billing");
+    assert!(snapshot.deliveries.is_empty());
+
+    let a = h.emit(task_event(None)).await;
+    let event_id = a.json["event_id"].as_str().unwrap().to_owned();
+    let mut statuses = Vec::new();
+    while !statuses.iter().any(|s| s == "delivered") {
+        let data = sse.next_named("delivery").await;
+        match serde_json::from_str::<EngineEvent>(&data).unwrap() {
+            EngineEvent::Delivery(change) => {
+                assert_eq!(change.event_id, event_id);
+                assert_eq!(change.webhook_id, "billing");
+                statuses.push(change.status.to_string());
+            }
+            other => panic!("a `delivery` event carried {other:?}"),
+        }
+    }
+
+    // Webhook changes and the periodic stats come through too.
+    h.post_empty("/v1/webhooks/billing/pause").await;
+    let data = sse.next_named("webhook").await;
+    let change: EngineEvent = serde_json::from_str(&data).unwrap();
+    assert!(
+        matches!(&change, EngineEvent::Webhook { id, state, .. } if id == "billing" && state == "paused"),
+        "{change:?}"
+    );
+    let stats: hookline_engine::Stats =
+        serde_json::from_str(&sse.next_named("stats").await).unwrap();
+    assert_eq!(stats.store.events, 1);
+    h.stop().await;
+}
+
+// --- JSON error mapping, without a server ---------------------------------------------
+
+fn field_of<T: serde::de::DeserializeOwned + std::fmt::Debug>(
+    body: &str,
+) -> (String, Option<String>) {
+    let e = serde_json::from_str::<T>(body).unwrap_err();
+    let api = json_error(body.as_bytes(), &e);
+    (api.code().to_owned(), api.field().map(str::to_owned))
+}
+
+#[test]
+fn serde_errors_name_the_field() {
+    let cases: [(&str, &str); 7] = [
+        (
+            r#"{"type": 5, "resource": {"id": "1", "type": "t"}}"#,
+            "type",
+        ),
+        (
+            r#"{"type": "a", "resource": {"id": 1, "type": "t"}}"#,
+            "resource.id",
+        ),
+        (r#"{"type": "a"}"#, "resource"),
+        (r#"{"type": "a", "resource": {"id": "x"}}"#, "resource.type"),
+        (
+            r#"{"resource": {"id": "x\"}]", "type": "t"}, "tyep": 1}"#,
+            "tyep",
+        ),
+        (
+            "{\n  \"type\": \"a\",\n  \"resource\": {\"id\": \"1\", \"type\": \"t\",\n \"labels\": {\"k\": 7}}\n}",
+            "resource.labels.k",
+        ),
+        (
+            r#"{"type": "a", "resource": {"id": "1", "type": "t"}, "data": 1, "extra": {}}"#,
+            "extra",
+        ),
+    ];
+    for (body, field) in cases {
+        let (code, got) = field_of::<EventInput>(body);
+        assert_eq!(code, "invalid_input", "{body}");
+        assert_eq!(got.as_deref(), Some(field), "{body}");
+    }
+    let batch: [(&str, &str); 3] = [
+        (
+            r#"{"events": [{"type": "a", "resource": {"id": "1", "type": "t"}}, {"tyep": "a"}]}"#,
+            "events[1].tyep",
+        ),
+        (
+            r#"{"events": [{"type": "a", "resource": {"id": "1", "type": "t"}, "data": [1, {"a": 2}]}, {"type": "b", "resource": {"id": "1", "type": "t"}}, {"type": ["x"], "resource": {"id": "1", "type": "t"}}]}"#,
+            "events[2].type",
+        ),
+        (r#"{"events": [{"type": "a"}]}"#, "events[0].resource"),
+    ];
+    for (body, field) in batch {
+        let (code, got) = field_of::<EventBatch>(body);
+        assert_eq!(code, "invalid_input", "{body}");
+        assert_eq!(got.as_deref(), Some(field), "{body}");
+    }
+    let (_, got) =
+        field_of::<WebhookSpec>(r#"{"url": "http://x", "events": ["*"], "timeout_seconds": -1}"#);
+    assert_eq!(got.as_deref(), Some("timeout_seconds"));
+    // The whole body of the wrong type: no field.
+    for body in ["\"text\"", "5", "null"] {
+        let (code, got) = field_of::<EventInput>(body);
+        assert_eq!((code.as_str(), got), ("invalid_input", None), "{body}");
+    }
+}
+
+#[test]
+fn syntax_errors_are_malformed_json() {
+    for body in [
+        "",
+        "{",
+        "{\"type\": }",
+        r#"{"type": "a", "resource": {"id": "1", "type": "t"}} trailing"#,
+        "nul",
+    ] {
+        let e = serde_json::from_str::<EventInput>(body).unwrap_err();
+        let api = json_error(body.as_bytes(), &e);
+        assert_eq!(api.code(), "malformed_json", "{body:?}");
+        assert_eq!(api.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(api.field(), None);
+    }
+}

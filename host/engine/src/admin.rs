@@ -1,0 +1,640 @@
+//! The operations behind the admin API: webhooks, deliveries and stats.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::webhooks::view;
+use super::{
+    Engine, EngineError, EngineEvent, Inner, LiveStats, Stats, WebhookPatch, WebhookSpec,
+    WebhookView, WebhookWithSecret, now_ms,
+};
+use hookline_core::ids::new_id_at;
+use hookline_core::model::{
+    DeliveryDetail, DeliveryFilter, DeliverySummary, Millis, Page, WebhookRecord, WebhookSource,
+    WebhookState,
+};
+use hookline_core::pattern::Pattern;
+use hookline_core::secret::{
+    generate_ed25519, generate_marionette, generate_standard, secret_prefix,
+};
+use hookline_core::signing::{Scheme, SigningKey};
+
+/// Reason recorded on webhooks disabled by `enabled = false`.
+const DISABLED_BY_CONFIG: &str = "disabled in the config file";
+/// Reason recorded on config webhooks that left the config file.
+const REMOVED_FROM_CONFIG: &str = "removed from the config file";
+const DISABLED_BY_OPERATOR: &str = "disabled by an operator";
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// A checked, normalised webhook definition.
+struct Checked {
+    url: String,
+    events: Vec<String>,
+}
+
+fn check_common(
+    inner: &Inner,
+    url: Option<&str>,
+    events: Option<&[String]>,
+    headers: Option<&BTreeMap<String, String>>,
+    max_attempts: Option<u32>,
+    timeout: Option<u64>,
+    plugin_config: Option<&serde_json::Value>,
+) -> Result<Checked, EngineError> {
+    let mut checked = Checked {
+        url: String::new(),
+        events: Vec::new(),
+    };
+    if let Some(url) = url {
+        inner
+            .sender
+            .policy()
+            .check_url(url)
+            .map_err(|e| match e.is_ssrf() {
+                true => EngineError::SsrfBlocked {
+                    field: "url".into(),
+                    message: e.to_string(),
+                },
+                false => EngineError::invalid("url", e.to_string()),
+            })?;
+        checked.url = url.to_owned();
+    }
+    if let Some(events) = events {
+        if events.is_empty() {
+            return Err(EngineError::invalid(
+                "events",
+                "at least one pattern is required (e.g. \"task.*\" or \"*\")",
+            ));
+        }
+        for (i, p) in events.iter().enumerate() {
+            Pattern::parse(p)
+                .map_err(|e| EngineError::invalid(format!("events[{i}]"), e.to_string()))?;
+        }
+        checked.events = events.to_vec();
+    }
+    if let Some(headers) = headers {
+        for (name, value) in headers {
+            crate::http::validate_custom_header(name, value)
+                .map_err(|m| EngineError::invalid(format!("headers.{name}"), m))?;
+        }
+    }
+    if max_attempts == Some(0) || max_attempts.is_some_and(|n| n > 100) {
+        return Err(EngineError::invalid(
+            "max_attempts",
+            "must be between 1 and 100",
+        ));
+    }
+    if timeout == Some(0) || timeout.is_some_and(|t| t > 3600) {
+        return Err(EngineError::invalid(
+            "timeout_seconds",
+            "must be between 1 and 3600",
+        ));
+    }
+    if let Some(cfg) = plugin_config
+        && !cfg.is_object()
+    {
+        return Err(EngineError::invalid(
+            "plugin_config",
+            "must be a JSON object",
+        ));
+    }
+    Ok(checked)
+}
+
+/// A new secret for `scheme` (or the given one, checked), with the public key for ed25519.
+fn make_secret(
+    scheme: Scheme,
+    given: Option<&str>,
+    like: Option<&str>,
+) -> Result<(String, Option<String>), EngineError> {
+    match given {
+        Some(secret) => {
+            SigningKey::parse(scheme, secret)
+                .map_err(|e| EngineError::invalid("secret", e.to_string()))?;
+            Ok((secret.to_owned(), None))
+        }
+        None => Ok(match scheme {
+            Scheme::Marionette => (generate_marionette().secret, None),
+            Scheme::Standard if like.is_some_and(|s| s.starts_with("whsk_")) => {
+                let (secret, public) = generate_ed25519();
+                (secret, Some(public))
+            }
+            Scheme::Standard => (generate_standard(), None),
+        }),
+    }
+}
+
+fn record_from_spec(
+    inner: &Inner,
+    spec: &WebhookSpec,
+    id: String,
+    secret: &str,
+    source: WebhookSource,
+    now: Millis,
+) -> WebhookRecord {
+    let state = match spec.enabled {
+        Some(false) => WebhookState::Disabled {
+            reason: match source {
+                WebhookSource::Config => DISABLED_BY_CONFIG.into(),
+                WebhookSource::Api => DISABLED_BY_OPERATOR.into(),
+            },
+            at: now,
+        },
+        _ => WebhookState::Active,
+    };
+    WebhookRecord {
+        id,
+        url: spec.url.clone(),
+        events: spec.events.clone(),
+        scheme: spec.scheme.unwrap_or_default(),
+        secret_sealed: inner.sealer.seal(secret.as_bytes()),
+        secret_prefix: secret_prefix(secret).to_owned(),
+        previous_secret: None,
+        headers: spec.headers.clone(),
+        timeout_ms: spec.timeout_seconds.map(|s| s * 1000),
+        max_attempts: spec.max_attempts,
+        retry_schedule_secs: spec.retry_schedule_seconds.clone(),
+        rate_limit_per_sec: spec.rate_limit_per_second,
+        max_concurrency: spec.max_concurrency,
+        plugin: spec.plugin.clone(),
+        plugin_config: spec.plugin_config.as_ref().map(|v| v.to_string()),
+        description: spec.description.clone().unwrap_or_default(),
+        state,
+        source,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn check_spec(inner: &Inner, spec: &WebhookSpec) -> Result<(), EngineError> {
+    if let Some(id) = &spec.id
+        && !valid_id(id)
+    {
+        return Err(EngineError::invalid(
+            "id",
+            format!("webhook id `{id}` must be 1 to 64 characters of A-Z a-z 0-9 _ - ."),
+        ));
+    }
+    check_common(
+        inner,
+        Some(&spec.url),
+        Some(&spec.events),
+        Some(&spec.headers),
+        spec.max_attempts,
+        spec.timeout_seconds,
+        spec.plugin_config.as_ref(),
+    )?;
+    Ok(())
+}
+
+/// Installs a stored record in memory and announces it.
+fn install(inner: &Arc<Inner>, record: WebhookRecord) -> Result<WebhookView, EngineError> {
+    let runtime = inner
+        .registry
+        .install(record, &inner.sealer, &inner.sender, &inner.defaults)?;
+    inner.emit(EngineEvent::Webhook {
+        id: runtime.record.id.clone(),
+        state: runtime.record.state.name().to_owned(),
+        reason: match &runtime.record.state {
+            WebhookState::Disabled { reason, .. } => Some(reason.clone()),
+            _ => None,
+        },
+    });
+    if runtime.is_active() {
+        inner.kick();
+    }
+    Ok(view(&runtime, now_ms()))
+}
+
+pub(super) async fn set_state(
+    inner: &Arc<Inner>,
+    id: &str,
+    state: WebhookState,
+) -> Result<WebhookView, EngineError> {
+    let now = now_ms();
+    let mut record = inner
+        .store
+        .get_webhook(id.to_owned())
+        .await?
+        .ok_or_else(|| EngineError::NotFound {
+            kind: "webhook",
+            id: id.to_owned(),
+        })?;
+    let canceled = inner
+        .store
+        .set_webhook_state(id.to_owned(), state.clone(), now)
+        .await?;
+    if canceled > 0 {
+        tracing::info!(webhook = %id, canceled, "canceled pending deliveries of a disabled webhook");
+    }
+    if state == WebhookState::Active {
+        inner.registry.reset_health(id);
+    }
+    record.state = state;
+    record.updated_at = now;
+    install(inner, record)
+}
+
+impl Engine {
+    /// Creates a webhook through the API. Returns it with its secret, shown this once.
+    pub async fn create_webhook(
+        &self,
+        spec: WebhookSpec,
+    ) -> Result<WebhookWithSecret, EngineError> {
+        let inner = &self.inner;
+        check_spec(inner, &spec)?;
+        let now = now_ms();
+        let id = spec.id.clone().unwrap_or_else(|| new_id_at("wh", now));
+        let scheme = spec.scheme.unwrap_or_default();
+        let (secret, public_key) = make_secret(scheme, spec.secret.as_deref(), None)?;
+        let record = record_from_spec(inner, &spec, id, &secret, WebhookSource::Api, now);
+        inner.store.put_webhook(record.clone(), false).await?;
+        let webhook = install(inner, record)?;
+        Ok(WebhookWithSecret {
+            webhook,
+            secret,
+            public_key,
+        })
+    }
+
+    /// Applies the config file's `[[webhooks]]` at start: creates or updates each (keeping
+    /// a stored secret when the file gives none, and an operator's pause), and disables
+    /// config webhooks that left the file. Returns generated secrets `(id, secret)`.
+    pub async fn apply_config_webhooks(
+        &self,
+        specs: Vec<WebhookSpec>,
+    ) -> Result<Vec<(String, String)>, EngineError> {
+        let inner = &self.inner;
+        let now = now_ms();
+        let mut generated = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, spec) in specs.iter().enumerate() {
+            check_spec(inner, spec).map_err(|e| match e {
+                EngineError::Invalid { field, message } => EngineError::Invalid {
+                    field: format!("webhooks[{i}].{field}"),
+                    message,
+                },
+                other => other,
+            })?;
+            let id = spec
+                .id
+                .clone()
+                .ok_or_else(|| EngineError::invalid(format!("webhooks[{i}].id"), "is required"))?;
+            seen.insert(id.clone());
+            let existing = inner.store.get_webhook(id.clone()).await?;
+            let scheme = spec.scheme.unwrap_or_default();
+            let (secret, sealed_keep) = match (&spec.secret, &existing) {
+                (Some(s), _) => (s.clone(), None),
+                (None, Some(old)) if old.scheme == scheme => (
+                    String::new(),
+                    Some((old.secret_sealed.clone(), old.secret_prefix.clone())),
+                ),
+                (None, _) => {
+                    let (s, _) = make_secret(scheme, None, None)?;
+                    generated.push((id.clone(), s.clone()));
+                    (s, None)
+                }
+            };
+            if spec.secret.is_some() {
+                SigningKey::parse(scheme, &secret).map_err(|e| {
+                    EngineError::invalid(format!("webhooks[{i}].secret"), e.to_string())
+                })?;
+            }
+            let mut record = record_from_spec(inner, spec, id, &secret, WebhookSource::Config, now);
+            if let Some((sealed, prefix)) = sealed_keep {
+                record.secret_sealed = sealed;
+                record.secret_prefix = prefix;
+            }
+            if let Some(old) = &existing {
+                record.created_at = old.created_at;
+                record.previous_secret = old.previous_secret.clone();
+                // An operator's pause or disable survives a restart; the file's own
+                // `enabled = false` is applied above.
+                if spec.enabled != Some(false) {
+                    match &old.state {
+                        WebhookState::Disabled { reason, .. }
+                            if reason == DISABLED_BY_CONFIG || reason == REMOVED_FROM_CONFIG => {}
+                        other => record.state = other.clone(),
+                    }
+                }
+            }
+            inner.store.put_webhook(record.clone(), true).await?;
+            inner
+                .registry
+                .install(record, &inner.sealer, &inner.sender, &inner.defaults)?;
+        }
+        for old in inner.store.list_webhooks().await? {
+            if old.source == WebhookSource::Config
+                && !seen.contains(&old.id)
+                && !matches!(old.state, WebhookState::Disabled { .. })
+            {
+                set_state(
+                    inner,
+                    &old.id,
+                    WebhookState::Disabled {
+                        reason: REMOVED_FROM_CONFIG.into(),
+                        at: now,
+                    },
+                )
+                .await?;
+            }
+        }
+        inner.kick();
+        Ok(generated)
+    }
+
+    /// Updates a webhook: absent fields keep their value.
+    pub async fn update_webhook(
+        &self,
+        id: &str,
+        patch: WebhookPatch,
+    ) -> Result<WebhookView, EngineError> {
+        let inner = &self.inner;
+        check_common(
+            inner,
+            patch.url.as_deref(),
+            patch.events.as_deref(),
+            patch.headers.as_ref(),
+            patch.max_attempts,
+            patch.timeout_seconds,
+            patch.plugin_config.as_ref(),
+        )?;
+        let now = now_ms();
+        let mut r = self.record(id).await?;
+        if let Some(v) = patch.url {
+            r.url = v;
+        }
+        if let Some(v) = patch.events {
+            r.events = v;
+        }
+        if let Some(v) = patch.headers {
+            r.headers = v;
+        }
+        if let Some(v) = patch.timeout_seconds {
+            r.timeout_ms = Some(v * 1000);
+        }
+        if let Some(v) = patch.max_attempts {
+            r.max_attempts = Some(v);
+        }
+        if let Some(v) = patch.retry_schedule_seconds {
+            r.retry_schedule_secs = Some(v);
+        }
+        if let Some(v) = patch.rate_limit_per_second {
+            r.rate_limit_per_sec = (v > 0).then_some(v);
+        }
+        if let Some(v) = patch.max_concurrency {
+            r.max_concurrency = (v > 0).then_some(v);
+        }
+        if let Some(v) = patch.plugin {
+            r.plugin = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = patch.plugin_config {
+            r.plugin_config = Some(v.to_string());
+        }
+        if let Some(v) = patch.description {
+            r.description = v;
+        }
+        r.updated_at = now;
+        let new_state = match patch.enabled {
+            Some(true) if matches!(r.state, WebhookState::Disabled { .. }) => {
+                Some(WebhookState::Active)
+            }
+            Some(false) if !matches!(r.state, WebhookState::Disabled { .. }) => {
+                Some(WebhookState::Disabled {
+                    reason: DISABLED_BY_OPERATOR.into(),
+                    at: now,
+                })
+            }
+            _ => None,
+        };
+        inner.store.put_webhook(r.clone(), true).await?;
+        match new_state {
+            Some(state) => set_state(inner, id, state).await,
+            None => install(inner, r),
+        }
+    }
+
+    async fn record(&self, id: &str) -> Result<WebhookRecord, EngineError> {
+        self.inner
+            .store
+            .get_webhook(id.to_owned())
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                kind: "webhook",
+                id: id.to_owned(),
+            })
+    }
+
+    /// Deletes a webhook; its pending deliveries are canceled (history is kept).
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), EngineError> {
+        self.record(id).await?;
+        self.inner.store.delete_webhook(id.to_owned()).await?;
+        self.inner.registry.remove(id);
+        self.inner.emit(EngineEvent::Webhook {
+            id: id.to_owned(),
+            state: "deleted".into(),
+            reason: None,
+        });
+        Ok(())
+    }
+
+    /// One webhook with its live health.
+    pub async fn get_webhook(&self, id: &str) -> Result<WebhookView, EngineError> {
+        let runtime = self
+            .inner
+            .registry
+            .get(id)
+            .ok_or_else(|| EngineError::NotFound {
+                kind: "webhook",
+                id: id.to_owned(),
+            })?;
+        Ok(view(&runtime, now_ms()))
+    }
+
+    /// Every webhook, by id.
+    pub fn list_webhooks(&self) -> Vec<WebhookView> {
+        let now = now_ms();
+        self.inner
+            .registry
+            .all()
+            .iter()
+            .map(|r| view(r, now))
+            .collect()
+    }
+
+    /// Pauses a webhook: its deliveries wait, nothing is sent, nothing is lost.
+    pub async fn pause_webhook(&self, id: &str) -> Result<WebhookView, EngineError> {
+        let r = self.record(id).await?;
+        match r.state {
+            WebhookState::Disabled { .. } => Err(EngineError::InvalidState(format!(
+                "webhook `{id}` is disabled; enable it instead of pausing or resuming"
+            ))),
+            WebhookState::Paused => self.get_webhook(id).await,
+            WebhookState::Active => set_state(&self.inner, id, WebhookState::Paused).await,
+        }
+    }
+
+    /// Resumes a paused (or re-enables a disabled) webhook; its waiting deliveries flow.
+    pub async fn resume_webhook(&self, id: &str) -> Result<WebhookView, EngineError> {
+        let r = self.record(id).await?;
+        match r.state {
+            WebhookState::Active => self.get_webhook(id).await,
+            _ => set_state(&self.inner, id, WebhookState::Active).await,
+        }
+    }
+
+    /// Rotates a webhook's secret: the new one signs from now on, the old one keeps signing
+    /// too (both signatures sent) for the grace window. `secret` sets the new one.
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: Option<String>,
+    ) -> Result<WebhookWithSecret, EngineError> {
+        let inner = &self.inner;
+        let now = now_ms();
+        let mut r = self.record(id).await?;
+        let current = inner
+            .sealer
+            .open_string(&r.secret_sealed)
+            .map_err(|e| EngineError::Secret(format!("webhook `{id}`: {e}")))?;
+        let (new_secret, public_key) = make_secret(r.scheme, secret.as_deref(), Some(&current))?;
+        let grace_until = now + inner.cfg.rotation_grace.as_millis() as Millis;
+        r.previous_secret = Some((r.secret_sealed.clone(), grace_until));
+        r.secret_sealed = inner.sealer.seal(new_secret.as_bytes());
+        r.secret_prefix = secret_prefix(&new_secret).to_owned();
+        r.updated_at = now;
+        inner.store.put_webhook(r.clone(), true).await?;
+        let webhook = install(inner, r)?;
+        Ok(WebhookWithSecret {
+            webhook,
+            secret: new_secret,
+            public_key,
+        })
+    }
+
+    /// Lists deliveries, newest first.
+    pub async fn list_deliveries(
+        &self,
+        filter: DeliveryFilter,
+    ) -> Result<Page<DeliverySummary>, EngineError> {
+        Ok(self.inner.store.list_deliveries(filter, now_ms()).await?)
+    }
+
+    /// One delivery with every attempt.
+    pub async fn get_delivery(&self, id: &str) -> Result<DeliveryDetail, EngineError> {
+        self.inner
+            .store
+            .get_delivery(id.to_owned(), now_ms())
+            .await?
+            .ok_or_else(|| EngineError::NotFound {
+                kind: "delivery",
+                id: id.to_owned(),
+            })
+    }
+
+    /// Retries a failed, exhausted or canceled delivery now, with a fresh attempt budget.
+    pub async fn retry_delivery(&self, id: &str) -> Result<DeliverySummary, EngineError> {
+        let summary = self
+            .inner
+            .store
+            .retry_delivery(id.to_owned(), now_ms())
+            .await?;
+        self.inner.kick();
+        Ok(summary)
+    }
+
+    /// Sends a delivery's event again to the same webhook, as a new delivery.
+    pub async fn replay_delivery(&self, id: &str) -> Result<DeliverySummary, EngineError> {
+        let now = now_ms();
+        let summary = self
+            .inner
+            .store
+            .replay_delivery(id.to_owned(), new_id_at("dlv", now), now)
+            .await?;
+        self.inner.kick();
+        Ok(summary)
+    }
+
+    /// Stored counts, live figures and webhook states.
+    pub async fn stats(&self) -> Result<Stats, EngineError> {
+        let inner = &self.inner;
+        let now = now_ms();
+        let store = inner.store.stats(now).await?;
+        let m = &inner.metrics;
+        let live = LiveStats {
+            uptime_seconds: inner.started.elapsed().as_secs(),
+            events_accepted: m.events_accepted.load(Relaxed),
+            deliveries_created: m.deliveries_created.load(Relaxed),
+            attempts: m.attempts.load(Relaxed),
+            delivered: m.delivered.load(Relaxed),
+            failed: m.failed.load(Relaxed),
+            exhausted: m.exhausted.load(Relaxed),
+            retries_scheduled: m.retries_scheduled.load(Relaxed),
+            in_flight: m.in_flight.load(Relaxed),
+            in_memory: m.in_memory.load(Relaxed),
+            attempt_p50_ms: m.attempt_latency.quantile(0.5),
+            attempt_p99_ms: m.attempt_latency.quantile(0.99),
+            end_to_end_p50_ms: m.end_to_end_latency.quantile(0.5),
+            end_to_end_p99_ms: m.end_to_end_latency.quantile(0.99),
+        };
+        let mut webhooks = BTreeMap::new();
+        for r in inner.registry.all() {
+            *webhooks
+                .entry(r.record.state.name().to_owned())
+                .or_insert(0) += 1;
+        }
+        Ok(Stats {
+            now,
+            store,
+            live,
+            webhooks,
+        })
+    }
+
+    /// Prometheus text: counters, gauges from the store, histograms.
+    pub async fn prometheus(&self) -> Result<String, EngineError> {
+        let stats = self.stats().await?;
+        let count = |s: &str| stats.store.deliveries.get(s).copied().unwrap_or(0);
+        let gauges = [
+            (
+                "hookline_deliveries_pending",
+                "Deliveries waiting (first attempt or retry).",
+                count("pending"),
+            ),
+            (
+                "hookline_deliveries_retry_waiting",
+                "Pending deliveries waiting for a retry.",
+                stats.store.retry_waiting,
+            ),
+            (
+                "hookline_deliveries_failed",
+                "Deliveries failed (stored).",
+                count("failed"),
+            ),
+            (
+                "hookline_deliveries_exhausted",
+                "Deliveries exhausted (stored).",
+                count("exhausted"),
+            ),
+            (
+                "hookline_webhooks_active",
+                "Active webhooks.",
+                stats.webhooks.get("active").copied().unwrap_or(0),
+            ),
+            (
+                "hookline_webhooks_disabled",
+                "Disabled webhooks.",
+                stats.webhooks.get("disabled").copied().unwrap_or(0),
+            ),
+        ];
+        Ok(self.inner.metrics.render_prometheus(&gauges))
+    }
+}

@@ -1,0 +1,959 @@
+//! WebAssembly plugins through the real runtime, with the real plugins of `plugins/`: the
+//! examples, the hostile fixtures, isolation between calls, hot reload, the disk cache,
+//! and deliveries end to end (transformed, signed over the bytes sent, skipped, failed).
+//!
+//! The plugins are built once per test binary, on first use, with
+//! `cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml` into
+//! `<target>/wasm-plugins` (its own target directory: no lock shared with the outer build).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+use hookline_core::event::ResourceInfo;
+use hookline_core::model::{DeliveryFilter, DeliveryStatus, ErrorKind};
+use hookline_core::secret::Sealer;
+use hookline_core::signing::{Scheme, VerifyingKey, verify};
+use hookline_engine::http::{HttpSender, SenderConfig};
+use hookline_engine::ssrf::NetworkPolicy;
+use hookline_engine::{Engine, EngineConfig, EventInput, WebhookSpec};
+use hookline_plugin::{
+    PluginError, PluginLimits, PluginRuntime, PluginRuntimeConfig, TransformInput, TransformOutput,
+};
+use hookline_store::sqlite::{SqliteOptions, SqliteStore};
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------
+
+/// The build output of the outer cargo (`target/`), where the plugins get their own
+/// target directory.
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        let dir = PathBuf::from(dir);
+        return if dir.is_absolute() {
+            dir
+        } else {
+            workspace_root().join(dir)
+        };
+    }
+    // <target>/<profile>/deps/it-<hash>
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the crate sits two levels below the workspace root")
+        .to_path_buf()
+}
+
+fn wasm_target_dir() -> PathBuf {
+    target_dir().join("wasm-plugins")
+}
+
+/// Builds `plugins/` once per test binary; every test then finds its `.wasm` files.
+fn build_plugins() -> &'static Path {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let dir = wasm_target_dir();
+        let manifest = workspace_root().join("plugins").join("Cargo.toml");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let output = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .env("CARGO_TARGET_DIR", &dir)
+            .output()
+            .map_err(|e| format!("running cargo: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "building the plugins failed ({}):\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Ok(dir.join("wasm32-wasip2").join("release"))
+    });
+    match built {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The `.wasm` of the plugin crate `name` (`redact`, `hostile-loop`, …).
+fn plugin(name: &str) -> PathBuf {
+    let path = build_plugins().join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+/// Compiled plugins survive test runs here (compiling in a debug build takes seconds).
+fn shared_cache_dir() -> PathBuf {
+    wasm_target_dir().join("hookline-plugin-cache")
+}
+
+fn config_with_cache(cache_dir: PathBuf) -> PluginRuntimeConfig {
+    PluginRuntimeConfig {
+        max_concurrent_calls: 8,
+        cache_dir: Some(cache_dir),
+        ..PluginRuntimeConfig::default()
+    }
+}
+
+/// One runtime for the tests that need nothing special.
+fn runtime() -> &'static Arc<PluginRuntime> {
+    static RUNTIME: OnceLock<Arc<PluginRuntime>> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        Arc::new(PluginRuntime::new(config_with_cache(shared_cache_dir())).expect("runtime"))
+    })
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "hookline-it-plugins-{what}-{}-{}",
+            std::process::id(),
+            hookline_core::ids::new_id("t")
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// About 1 KB: a `task.completed` event with labels, a prompt and nested data.
+const PAYLOAD: &str = r#"{"event":"task.completed","timestamp":"2024-05-06T07:08:09.123Z","resource":{"id":"task_42","type":"task","labels":{"email":"ada@example.com","team":"billing"},"annotations":{"runbook":"https://wiki.example.com/tasks"}},"data":{"session_id":"sess_7","prompt":"Summarise the quarterly numbers for the board and include the customer list","status":"completed","duration_seconds":42,"exit_code":0,"tokens_input":1234,"tokens_output":567,"items":[{"name":"a","token":"tok_a"},{"name":"b","token":"tok_b"}],"notes":"the quick brown fox jumps over the lazy dog, the quick brown fox jumps over the lazy dog, the quick brown fox jumps over the lazy dog, the quick brown fox jumps over the lazy dog","metrics":{"p50_ms":12.5,"p99_ms":97.25,"samples":[1,2,3,5,8,13,21,34,55,89,144,233,377,610]}}}"#;
+
+fn input(config: &str) -> TransformInput {
+    TransformInput::from_payload(
+        "evt_01",
+        PAYLOAD.as_bytes(),
+        "hook",
+        "https://receiver.example.com/hook",
+        config,
+    )
+    .unwrap()
+}
+
+fn transform(name: &str, config: &str) -> Result<TransformOutput, PluginError> {
+    let rt = runtime();
+    let plugin = rt.load(&plugin(name)).unwrap();
+    rt.transform(&plugin, input(config), rt.default_limits())
+}
+
+struct Sent {
+    body: Vec<u8>,
+    content_type: Option<String>,
+    headers: Vec<(String, String)>,
+    url: Option<String>,
+}
+
+fn sent(output: TransformOutput) -> Sent {
+    match output {
+        TransformOutput::Send {
+            body,
+            content_type,
+            headers,
+            url,
+            fuel_used,
+            ..
+        } => {
+            assert!(fuel_used > 0, "a call burns fuel");
+            Sent {
+                body: body.to_vec(),
+                content_type,
+                headers,
+                url,
+            }
+        }
+        other => panic!("expected a request to send, got {other:?}"),
+    }
+}
+
+fn json_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap_or_else(|e| {
+        panic!("not JSON ({e}): {}", String::from_utf8_lossy(body));
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The example plugins
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn redact_removes_and_masks_the_configured_fields() {
+    let config =
+        r#"{"remove":["data.prompt","data.items.*.token"],"mask":["resource.labels.email"]}"#;
+    let out = sent(transform("redact", config).unwrap());
+    assert_eq!(out.content_type, None);
+    assert!(out.url.is_none());
+    let body = json_of(&out.body);
+    let original: Value = serde_json::from_str(PAYLOAD).unwrap();
+    assert!(body["data"].get("prompt").is_none(), "{body}");
+    assert_eq!(body["data"]["items"], json!([{"name": "a"}, {"name": "b"}]));
+    assert_eq!(body["resource"]["labels"]["email"], "***");
+    assert_eq!(body["resource"]["labels"]["team"], "billing");
+    assert_eq!(body["event"], original["event"]);
+    assert_eq!(body["timestamp"], original["timestamp"]);
+    assert_eq!(body["data"]["metrics"], original["data"]["metrics"]);
+
+    // No paths: the default body, byte for byte.
+    let out = sent(transform("redact", "{}").unwrap());
+    assert_eq!(String::from_utf8(out.body).unwrap(), PAYLOAD);
+}
+
+#[test]
+fn filter_delivers_matching_events_and_skips_the_rest() {
+    let allow = r#"{"mode":"allow","rules":[{"name":"billing","field":"resource.labels.team","equals":"billing"}]}"#;
+    let out = sent(transform("filter", allow).unwrap());
+    assert_eq!(String::from_utf8(out.body).unwrap(), PAYLOAD);
+
+    let deny = r#"{"mode":"deny","rules":[{"name":"billing","field":"resource.labels.team","equals":"billing"}]}"#;
+    match transform("filter", deny).unwrap() {
+        TransformOutput::Skip { reason, .. } => {
+            assert!(reason.contains("billing"), "{reason}")
+        }
+        other => panic!("expected a skip, got {other:?}"),
+    }
+
+    // A configuration the plugin refuses fails the delivery with its message.
+    let err = transform("filter", r#"{"mode":"sometimes"}"#).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PluginOutput, "{err}");
+}
+
+#[test]
+fn cloudevents_wraps_the_event_in_a_structured_cloudevent() {
+    let out = sent(transform("cloudevents", r#"{"source":"https://hookline.test"}"#).unwrap());
+    assert_eq!(
+        out.content_type.as_deref(),
+        Some("application/cloudevents+json; charset=UTF-8")
+    );
+    let body = json_of(&out.body);
+    let original: Value = serde_json::from_str(PAYLOAD).unwrap();
+    assert_eq!(body["specversion"], "1.0");
+    assert_eq!(body["id"], "evt_01");
+    assert_eq!(body["source"], "https://hookline.test");
+    assert_eq!(body["type"], "task.completed");
+    assert_eq!(body["time"], "2024-05-06T07:08:09.123Z");
+    assert_eq!(body["subject"], "task/task_42");
+    assert_eq!(body["data"], original["data"]);
+}
+
+#[test]
+fn slack_turns_the_event_into_a_message() {
+    let out = sent(transform("slack", r##"{"channel":"#ops"}"##).unwrap());
+    let body = json_of(&out.body);
+    let text = body["text"].as_str().expect("a fallback text");
+    assert!(text.contains("task.completed"), "{text}");
+    assert!(
+        body["blocks"].as_array().is_some_and(|b| !b.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["channel"], "#ops");
+    assert!(
+        out.headers
+            .iter()
+            .all(|(n, _)| !n.eq_ignore_ascii_case("content-type"))
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile plugins: each fails its call with its own error kind; the host carries on
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn an_endless_loop_is_stopped_by_fuel_or_deadline() {
+    let rt = runtime();
+    let plugin = rt.load(&plugin("hostile-loop")).unwrap();
+
+    let started = Instant::now();
+    let err = rt
+        .transform(&plugin, input("{}"), rt.default_limits())
+        .unwrap_err();
+    assert!(
+        matches!(err, PluginError::Fuel { .. } | PluginError::Deadline { .. }),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Fuel is deterministic: a small budget always stops it by fuel.
+    let small = PluginLimits {
+        fuel: 1_000_000,
+        deadline: Duration::from_secs(10),
+        ..PluginLimits::default()
+    };
+    let err = rt.transform(&plugin, input("{}"), &small).unwrap_err();
+    assert_eq!(err, PluginError::Fuel { budget: 1_000_000 });
+    assert_eq!(err.kind(), ErrorKind::PluginFuel);
+
+    // With fuel to spare, the wall clock stops it.
+    let short = PluginLimits {
+        fuel: u64::MAX / 2,
+        deadline: Duration::from_millis(50),
+        ..PluginLimits::default()
+    };
+    let started = Instant::now();
+    let err = rt.transform(&plugin, input("{}"), &short).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(
+        err,
+        PluginError::Deadline {
+            limit: Duration::from_millis(50)
+        }
+    );
+    assert!(err.is_transient());
+    assert!(
+        took >= Duration::from_millis(50) && took < Duration::from_secs(1),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn a_gigabyte_allocation_hits_the_memory_cap() {
+    let err = transform("hostile-alloc", "{}").unwrap_err();
+    match &err {
+        PluginError::Memory {
+            limit_bytes,
+            requested_bytes,
+        } => {
+            assert_eq!(*limit_bytes, PluginLimits::default().memory_bytes);
+            assert!(*requested_bytes >= 1 << 30, "{requested_bytes}");
+        }
+        other => panic!("expected a memory error, got {other:?}"),
+    }
+    assert_eq!(err.kind(), ErrorKind::PluginMemory);
+}
+
+#[test]
+fn a_panic_is_a_trap_that_says_why() {
+    let err = transform("hostile-trap", "{}").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PluginTrap);
+    let message = err.to_string();
+    assert!(message.contains("unreachable"), "{message}");
+    assert!(
+        message.contains("hostile fixture: deliberate panic"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_oversized_body_is_refused() {
+    // Building 16 MiB takes a while in a debug build on a busy machine: generous limits, so
+    // that the size check is what stops it.
+    let rt = runtime();
+    let plugin = rt.load(&plugin("hostile-oversized")).unwrap();
+    let generous = PluginLimits {
+        fuel: 50_000_000_000,
+        deadline: Duration::from_secs(30),
+        ..PluginLimits::default()
+    };
+    let err = rt.transform(&plugin, input("{}"), &generous).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PluginOutput, "{err}");
+    assert!(err.to_string().contains("payload limit"), "{err}");
+}
+
+#[test]
+fn a_component_of_another_world_does_not_load() {
+    let err = runtime().load(&plugin("hostile-wrong-world")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PluginLoad);
+    assert!(err.to_string().contains("not a hookline plugin"), "{err}");
+
+    // Neither does a file that is not a component.
+    let dir = TempDir::new("notwasm");
+    let path = dir.0.join("x.wasm");
+    std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap();
+    let err = runtime().load(&path).unwrap_err();
+    assert!(err.to_string().contains("core WebAssembly module"), "{err}");
+    let err = runtime().load(&dir.0.join("missing.wasm")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PluginLoad);
+}
+
+#[test]
+fn hostile_calls_leave_the_runtime_working() {
+    // Interleave failures and successes on the same runtime, from several threads.
+    let config = r#"{"remove":["data.prompt"]}"#;
+    let expected = sent(transform("redact", config).unwrap()).body;
+    std::thread::scope(|s| {
+        for name in [
+            "hostile-trap",
+            "hostile-alloc",
+            "redact",
+            "hostile-loop",
+            "redact",
+        ] {
+            let expected = &expected;
+            s.spawn(move || match transform(name, config) {
+                Ok(out) => assert_eq!(&sent(out).body, expected),
+                Err(e) => assert!(name.starts_with("hostile"), "{name}: {e}"),
+            });
+        }
+    });
+}
+
+/// Hostile plugins through `transform_async`, as the engine calls them: the same errors,
+/// and a long call yields to the other tasks of its thread instead of stalling them.
+#[tokio::test(flavor = "current_thread")]
+async fn async_calls_keep_every_limit_and_yield_while_they_run() {
+    let rt = runtime();
+    let call = async |name: &str, limits: &PluginLimits| {
+        let plugin = rt.load(&plugin(name)).unwrap();
+        rt.transform_async(&plugin, input("{}"), limits).await
+    };
+    let limits = rt.default_limits();
+    assert_eq!(
+        call("hostile-alloc", limits).await.unwrap_err().kind(),
+        ErrorKind::PluginMemory
+    );
+    let trap = call("hostile-trap", limits).await.unwrap_err();
+    assert!(trap.to_string().contains("deliberate panic"), "{trap}");
+    let small = PluginLimits {
+        fuel: 1_000_000,
+        deadline: Duration::from_secs(10),
+        ..PluginLimits::default()
+    };
+    assert_eq!(
+        call("hostile-loop", &small).await.unwrap_err(),
+        PluginError::Fuel { budget: 1_000_000 }
+    );
+    let redact = call("redact", limits).await.unwrap();
+    assert_eq!(
+        sent(redact).body,
+        sent(transform("redact", "{}").unwrap()).body
+    );
+
+    // With fuel to spare, the wall clock stops the loop; meanwhile a task on the same
+    // (single) thread keeps running, because the call yields at every epoch tick.
+    let short = PluginLimits {
+        fuel: u64::MAX / 2,
+        deadline: Duration::from_millis(200),
+        ..PluginLimits::default()
+    };
+    let ticks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = tokio::spawn({
+        let ticks = ticks.clone();
+        async move {
+            loop {
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    tokio::task::yield_now().await;
+    let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    let err = call("hostile-loop", &short).await.unwrap_err();
+    let took = started.elapsed();
+    let during = ticks.load(std::sync::atomic::Ordering::Relaxed) - before;
+    counter.abort();
+    assert_eq!(
+        err,
+        PluginError::Deadline {
+            limit: Duration::from_millis(200)
+        }
+    );
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert!(
+        during >= 5,
+        "the other task ran {during} times during the call"
+    );
+}
+
+/// More async calls than slots: the extra ones wait for a slot, then run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_calls_wait_for_a_free_slot() {
+    let rt = Arc::new(
+        PluginRuntime::new(PluginRuntimeConfig {
+            max_concurrent_calls: 1,
+            ..config_with_cache(shared_cache_dir())
+        })
+        .unwrap(),
+    );
+    let plugin = rt.load(&plugin("redact")).unwrap();
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let (rt, plugin) = (rt.clone(), plugin.clone());
+            tokio::spawn(async move {
+                rt.transform_async(&plugin, input("{}"), rt.default_limits())
+                    .await
+            })
+        })
+        .collect();
+    // A blocking call competes for the same slot.
+    let blocking = {
+        let (rt, plugin) = (rt.clone(), plugin.clone());
+        tokio::task::spawn_blocking(move || rt.transform(&plugin, input("{}"), rt.default_limits()))
+    };
+    for call in calls {
+        assert!(call.await.unwrap().is_ok());
+    }
+    assert!(blocking.await.unwrap().is_ok());
+}
+
+// ---------------------------------------------------------------------------------------
+// Isolation, reload, cache
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn every_call_gets_a_fresh_instance() {
+    let config = r#"{"remove":["data.prompt"],"mask":["data.items.*.token"]}"#;
+    let first = sent(transform("redact", config).unwrap()).body;
+    // Another plugin and another input in between change nothing for the next call.
+    let _ = transform("cloudevents", "{}").unwrap();
+    let _ = transform("hostile-trap", "{}").unwrap_err();
+    for _ in 0..5 {
+        assert_eq!(sent(transform("redact", config).unwrap()).body, first);
+    }
+}
+
+#[test]
+fn a_changed_file_is_reloaded_without_a_restart() {
+    let dir = TempDir::new("reload");
+    let path = dir.0.join("plugin.wasm");
+    std::fs::copy(plugin("redact"), &path).unwrap();
+    let rt = PluginRuntime::new(PluginRuntimeConfig {
+        reload_check_interval: Duration::ZERO,
+        ..config_with_cache(shared_cache_dir())
+    })
+    .unwrap();
+
+    let first = rt.load(&path).unwrap();
+    let out = sent(
+        rt.transform(&first, input("{}"), rt.default_limits())
+            .unwrap(),
+    );
+    assert_eq!(String::from_utf8(out.body).unwrap(), PAYLOAD);
+
+    // Replace it the recommended way (a new file renamed over the old one).
+    let tmp = dir.0.join("plugin.wasm.tmp");
+    std::fs::copy(plugin("cloudevents"), &tmp).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    let second = rt.load(&path).unwrap();
+    assert_ne!(first.sha256_hex(), second.sha256_hex());
+    let out = sent(
+        rt.transform(&second, input("{}"), rt.default_limits())
+            .unwrap(),
+    );
+    assert_eq!(json_of(&out.body)["specversion"], "1.0");
+
+    // Unchanged: the same compiled plugin.
+    assert!(Arc::ptr_eq(&second, &rt.load(&path).unwrap()));
+
+    // A broken replacement does not take down the working version.
+    std::fs::write(&path, b"not wasm at all").unwrap();
+    let still = rt.load(&path).unwrap();
+    assert!(Arc::ptr_eq(&second, &still));
+
+    // The counters span versions of the same path.
+    let stats = rt.stats();
+    assert_eq!(stats.len(), 1);
+    assert_eq!((stats[0].calls, stats[0].sent), (2, 2), "{stats:?}");
+    assert_eq!(stats[0].sha256.as_deref(), Some(&*second.sha256_hex()));
+
+    // A fresh runtime, which never had a working version, reports the broken file.
+    let fresh = PluginRuntime::new(config_with_cache(shared_cache_dir())).unwrap();
+    assert_eq!(fresh.load(&path).unwrap_err().kind(), ErrorKind::PluginLoad);
+    assert_eq!(fresh.stats()[0].load_failures, 1);
+}
+
+#[test]
+fn compiled_plugins_are_cached_on_disk() {
+    let dir = TempDir::new("cache");
+    let cache = dir.0.join("cache");
+    let wasm = plugin("cloudevents");
+
+    let first = PluginRuntime::new(config_with_cache(cache.clone())).unwrap();
+    assert!(first.has_disk_cache());
+    let compiled = first.load(&wasm).unwrap();
+    assert!(!compiled.from_disk_cache());
+    let files: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+
+    // A new runtime (a restart) reads it back instead of compiling.
+    let second = PluginRuntime::new(config_with_cache(cache.clone())).unwrap();
+    let cached = second.load(&wasm).unwrap();
+    assert!(cached.from_disk_cache());
+    assert!(
+        cached.compile_time() < compiled.compile_time(),
+        "cached {:?} vs compiled {:?}",
+        cached.compile_time(),
+        compiled.compile_time()
+    );
+    let a = sent(
+        first
+            .transform(&compiled, input("{}"), first.default_limits())
+            .unwrap(),
+    );
+    let b = sent(
+        second
+            .transform(&cached, input("{}"), second.default_limits())
+            .unwrap(),
+    );
+    assert_eq!(a.body, b.body);
+
+    // A damaged cache file is detected and replaced, not executed.
+    let file = files[0].path();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let third = PluginRuntime::new(config_with_cache(cache)).unwrap();
+    let recompiled = third.load(&wasm).unwrap();
+    assert!(!recompiled.from_disk_cache());
+}
+
+// ---------------------------------------------------------------------------------------
+// Deliveries through the engine
+// ---------------------------------------------------------------------------------------
+
+/// What the loopback receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let sink = got.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let sink = sink.clone();
+            async move {
+                let headers = headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_owned()))
+                    .collect();
+                sink.lock().unwrap().push(Received {
+                    headers,
+                    body: body.to_vec(),
+                });
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), got)
+}
+
+async fn engine(dir: &TempDir) -> Engine {
+    let store = SqliteStore::open(&dir.0.join("hookline.db"), SqliteOptions::default()).unwrap();
+    let sender = HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback()).unwrap();
+    Engine::start(
+        Arc::new(store),
+        sender,
+        Sealer::from_bytes(&[7; 32]),
+        EngineConfig {
+            workers: 4,
+            retention: None,
+            poll_interval: Duration::from_millis(50),
+            plugins: Some(runtime().clone()),
+            ..EngineConfig::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn event(key: &str, labels: &[(&str, &str)]) -> EventInput {
+    let mut resource = ResourceInfo::new(key, "task");
+    resource.labels = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect::<BTreeMap<_, _>>();
+    EventInput {
+        event_type: "task.completed".into(),
+        id: Some(key.into()),
+        resource,
+        data: Some(
+            serde_json::value::to_raw_value(
+                &json!({"prompt": "secret plans", "status": "completed"}),
+            )
+            .unwrap(),
+        ),
+    }
+}
+
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redacted_delivery_is_signed_over_the_bytes_sent() {
+    let redact = plugin("redact");
+    let dir = TempDir::new("engine");
+    let engine = engine(&dir).await;
+    let (url, got) = receiver().await;
+    let created = engine
+        .create_webhook(WebhookSpec {
+            id: Some("redacted".into()),
+            url,
+            events: vec!["task.*".into()],
+            scheme: Some(Scheme::Standard),
+            max_attempts: Some(1),
+            plugin: Some(redact.display().to_string()),
+            plugin_config: Some(
+                json!({"remove": ["data.prompt"], "mask": ["resource.labels.email"]}),
+            ),
+            ..WebhookSpec::default()
+        })
+        .await
+        .unwrap();
+
+    engine
+        .ingest(vec![event("t1", &[("email", "ada@example.com")])])
+        .await
+        .unwrap();
+    let received = eventually("the delivery", async || {
+        got.lock().unwrap().first().cloned()
+    })
+    .await;
+
+    let body = json_of(&received.body);
+    assert!(body["data"].get("prompt").is_none(), "{body}");
+    assert_eq!(body["data"]["status"], "completed");
+    assert_eq!(body["resource"]["labels"]["email"], "***");
+
+    // The signature covers exactly the bytes received.
+    let key = VerifyingKey::parse(Scheme::Standard, &created.secret).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    verify(
+        Scheme::Standard,
+        std::slice::from_ref(&key),
+        &received.headers,
+        &received.body,
+        now,
+    )
+    .expect("the signature verifies over the transformed body");
+    let mut tampered = received.body.clone();
+    tampered.extend_from_slice(b" ");
+    assert!(verify(Scheme::Standard, &[key], &received.headers, &tampered, now).is_err());
+
+    // The stored attempt keeps the transformed body next to the original payload.
+    let id = eventually("the delivered status", async || {
+        let page = engine
+            .list_deliveries(DeliveryFilter::default())
+            .await
+            .unwrap();
+        page.items
+            .into_iter()
+            .find(|d| d.status == DeliveryStatus::Delivered)
+            .map(|d| d.id)
+    })
+    .await;
+    let detail = engine.get_delivery(&id).await.unwrap();
+    assert_eq!(detail.payload["data"]["prompt"], "secret plans");
+    let attempt = &detail.attempts_detail[0];
+    assert_eq!(
+        attempt.request_body.as_deref().map(str::as_bytes),
+        Some(&received.body[..])
+    );
+    engine.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_skip_and_fail_deliveries_with_their_reasons() {
+    let (filter, trap, looping) = (
+        plugin("filter"),
+        plugin("hostile-trap"),
+        plugin("hostile-loop"),
+    );
+    let dir = TempDir::new("engine-skip");
+    let engine = engine(&dir).await;
+    let (url, got) = receiver().await;
+    let webhook = |id: &str, path: &Path, config: Value| WebhookSpec {
+        id: Some(id.into()),
+        url: url.clone(),
+        events: vec!["task.*".into()],
+        max_attempts: Some(1),
+        plugin: Some(path.display().to_string()),
+        plugin_config: Some(config),
+        ..WebhookSpec::default()
+    };
+    let only_billing = json!({"rules": [{"name": "billing", "field": "resource.labels.team", "equals": "billing"}]});
+    engine
+        .create_webhook(webhook("filtered", &filter, only_billing))
+        .await
+        .unwrap();
+    engine
+        .create_webhook(webhook("trapping", &trap, json!({})))
+        .await
+        .unwrap();
+    engine
+        .create_webhook(webhook("looping", &looping, json!({})))
+        .await
+        .unwrap();
+
+    engine
+        .ingest(vec![event("t2", &[("team", "support")])])
+        .await
+        .unwrap();
+
+    let settled = eventually("three settled deliveries", async || {
+        let page = engine
+            .list_deliveries(DeliveryFilter::default())
+            .await
+            .unwrap();
+        let settled: Vec<_> = page
+            .items
+            .into_iter()
+            .filter(|d| d.status != DeliveryStatus::Pending && d.status != DeliveryStatus::InFlight)
+            .collect();
+        (settled.len() == 3).then_some(settled)
+    })
+    .await;
+    let by_webhook = |id: &str| settled.iter().find(|d| d.webhook_id == id).unwrap().clone();
+
+    let skipped = by_webhook("filtered");
+    assert_eq!(skipped.status, DeliveryStatus::Skipped);
+    assert_eq!(skipped.attempts, 1);
+    assert_eq!(skipped.last_error_kind, None);
+    assert!(
+        skipped
+            .last_error
+            .as_deref()
+            .is_some_and(|r| r.contains("no rule matched")),
+        "{skipped:?}"
+    );
+
+    // A trap is deterministic: failed (a retryable error would end `exhausted`).
+    let trapped = by_webhook("trapping");
+    assert_eq!(trapped.status, DeliveryStatus::Failed);
+    assert_eq!(trapped.attempts, 1);
+    assert_eq!(trapped.last_error_kind, Some(ErrorKind::PluginTrap));
+    assert!(
+        trapped
+            .last_error
+            .as_deref()
+            .is_some_and(|m| m.contains("deliberate panic")),
+        "{trapped:?}"
+    );
+
+    // The loop runs out of fuel (failed: deterministic) or, on a busy machine, misses its
+    // deadline (retryable: with one attempt allowed, exhausted).
+    let looped = by_webhook("looping");
+    match looped.last_error_kind {
+        Some(ErrorKind::PluginFuel) => assert_eq!(looped.status, DeliveryStatus::Failed),
+        Some(ErrorKind::PluginDeadline) => assert_eq!(looped.status, DeliveryStatus::Exhausted),
+        other => panic!("{other:?}: {looped:?}"),
+    }
+
+    assert!(
+        got.lock().unwrap().is_empty(),
+        "nothing reaches the receiver"
+    );
+    engine.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Every example plugin behind a real engine: the receiver gets each plugin's request, with
+/// its content type, signed over the exact bytes sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudevents_and_slack_deliveries_are_signed_over_what_they_send() {
+    let dir = TempDir::new("engine-examples");
+    let engine = engine(&dir).await;
+    let (url, got) = receiver().await;
+    let mut secrets = Vec::new();
+    for (id, config) in [
+        (
+            "cloudevents",
+            json!({"source": "https://platform.example/tests"}),
+        ),
+        ("slack", json!({})),
+    ] {
+        let created = engine
+            .create_webhook(WebhookSpec {
+                id: Some(id.into()),
+                url: url.clone(),
+                events: vec!["task.*".into()],
+                max_attempts: Some(1),
+                plugin: Some(plugin(id).display().to_string()),
+                plugin_config: Some(config),
+                ..WebhookSpec::default()
+            })
+            .await
+            .unwrap();
+        secrets.push((id, created.secret));
+    }
+    engine.ingest(vec![event("t2", &[])]).await.unwrap();
+    let received = eventually("both deliveries", async || {
+        let got = got.lock().unwrap();
+        (got.len() >= 2).then(|| got.clone())
+    })
+    .await;
+
+    let now = chrono::Utc::now().timestamp();
+    for r in &received {
+        let body = json_of(&r.body);
+        let content_type = r
+            .headers
+            .iter()
+            .find(|(n, _)| n == "content-type")
+            .map(|(_, v)| v.as_str());
+        let which = if body.get("specversion").is_some() {
+            assert!(
+                content_type.is_some_and(|c| c.starts_with("application/cloudevents+json")),
+                "{content_type:?}"
+            );
+            assert_eq!(body["specversion"], "1.0");
+            assert_eq!(body["type"], "task.completed");
+            assert_eq!(body["source"], "https://platform.example/tests");
+            "cloudevents"
+        } else {
+            assert!(body.get("blocks").is_some(), "a Block Kit message: {body}");
+            assert!(body["text"].as_str().is_some_and(|t| !t.is_empty()));
+            "slack"
+        };
+        let secret = &secrets.iter().find(|(id, _)| *id == which).unwrap().1;
+        let key = VerifyingKey::parse(Scheme::Marionette, secret).unwrap();
+        verify(Scheme::Marionette, &[key], &r.headers, &r.body, now)
+            .unwrap_or_else(|e| panic!("{which}: the signature must verify: {e}"));
+    }
+    let kinds: std::collections::BTreeSet<bool> = received
+        .iter()
+        .map(|r| json_of(&r.body).get("specversion").is_some())
+        .collect();
+    assert_eq!(kinds.len(), 2, "one request from each plugin");
+    engine.shutdown(Duration::from_secs(5)).await;
+}

@@ -1,0 +1,19 @@
+//! # hookline
+//!
+//! The `hookline` binary's library: the pieces that turn the engine crates into a program.
+//!
+//! - [`config`]: the TOML configuration (defaults in `config.default.toml`, `HOOKLINE_`
+//!   environment overrides, validation errors with file:line:col).
+//! - [`daemon`]: `hookline serve`'s wiring: config → store → plugin runtime → engine → API,
+//!   signals and shutdown ([`daemon::Daemon`]).
+//! - [`demo`]: `hookline demo`, a daemon with a misbehaving receiver and synthetic events.
+//! - [`bench`]: `hookline bench`, the reproducible load benchmark.
+//!
+//! The engine itself is `hookline_engine` (over a `hookline_store` store, with
+//! `hookline_plugin` transforms), served by `hookline_api`; the pure rules are
+//! `hookline_core`.
+
+pub mod bench;
+pub mod config;
+pub mod daemon;
+pub mod demo;

@@ -1,0 +1,165 @@
+//! Durable storage of webhooks, events, deliveries and attempts.
+//!
+//! [`Store`] is the one interface the engine uses; it is batch-oriented so that an
+//! implementation can commit many events or attempt results in one transaction (group
+//! commit) and claim many due deliveries in one statement. [`sqlite::SqliteStore`] is the
+//! embedded default; a PostgreSQL store (many daemons sharing one queue with
+//! `FOR UPDATE SKIP LOCKED` claims) implements the same trait.
+//!
+//! Invariants every implementation keeps:
+//! - `ingest` returns only after the events and their deliveries are durable.
+//! - A delivery is `pending` until an attempt result moves it; a pending delivery whose
+//!   lease is live is reported as `in_flight`. Claims skip live leases and take expired
+//!   ones, so a crashed process's deliveries come back when its leases end.
+//! - `complete` ignores a record whose lease owner no longer holds the delivery.
+//! - Claims only take deliveries of `active` webhooks whose next attempt is due.
+
+pub mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use hookline_core::model::{
+    AttemptRecord, DeliveryDetail, DeliveryFilter, DeliveryJob, DeliverySummary, IngestOutcome,
+    Millis, NewEvent, Page, StoreStats, WebhookRecord, WebhookState,
+};
+
+/// A boxed, sendable future (the store trait is object-safe).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The record does not exist.
+    #[error("{kind} `{id}` not found")]
+    NotFound {
+        /// `webhook`, `delivery` or `event`.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// A record with this id exists already.
+    #[error("{kind} `{id}` already exists")]
+    Conflict {
+        /// `webhook`, `delivery` or `event`.
+        kind: &'static str,
+        /// The id.
+        id: String,
+    },
+    /// The operation does not apply in the record's current state.
+    #[error("{0}")]
+    InvalidState(String),
+    /// The disk is full: new events are refused, nothing accepted is lost.
+    #[error("storage is full: {0}")]
+    Full(String),
+    /// The stored data or schema is not what this version expects.
+    #[error("store schema: {0}")]
+    Schema(String),
+    /// The backend failed.
+    #[error("store backend: {0}")]
+    Backend(String),
+    /// The store is shutting down.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Claim parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequest {
+    /// The claiming process.
+    pub owner: String,
+    /// Current time.
+    pub now: Millis,
+    /// Lease end for the claimed deliveries.
+    pub lease_until: Millis,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Durable storage. All methods are safe to call concurrently.
+pub trait Store: Send + Sync + 'static {
+    /// Stores events and their deliveries; durable when it returns. Events whose idempotency
+    /// key was seen before create nothing and report the first result. One outcome per
+    /// event, in order.
+    fn ingest(&self, events: Vec<NewEvent>) -> BoxFuture<'_, StoreResult<Vec<IngestOutcome>>>;
+
+    /// Claims due deliveries (pending, next attempt due, no live lease, webhook active),
+    /// oldest due first, leasing them to `req.owner`.
+    fn claim(&self, req: ClaimRequest) -> BoxFuture<'_, StoreResult<Vec<DeliveryJob>>>;
+
+    /// Records attempt results and moves deliveries to their new status, clearing leases.
+    fn complete(&self, records: Vec<AttemptRecord>) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Gives back leased deliveries without an attempt (shutdown): they stay pending and
+    /// become claimable at once.
+    fn release(&self, owner: String, ids: Vec<String>) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Ends every lease (a single-process store at start-up: no other process can hold one).
+    fn release_all(&self) -> BoxFuture<'_, StoreResult<u64>>;
+
+    /// The earliest time a pending delivery of an active webhook becomes claimable (its next
+    /// attempt, or its lease end), if any.
+    fn next_due(&self) -> BoxFuture<'_, StoreResult<Option<Millis>>>;
+
+    /// Creates a webhook (`Conflict` if the id exists) or, with `replace`, creates or
+    /// replaces it.
+    fn put_webhook(&self, webhook: WebhookRecord, replace: bool) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// One webhook.
+    fn get_webhook(&self, id: String) -> BoxFuture<'_, StoreResult<Option<WebhookRecord>>>;
+
+    /// Every webhook, by id.
+    fn list_webhooks(&self) -> BoxFuture<'_, StoreResult<Vec<WebhookRecord>>>;
+
+    /// Deletes a webhook and cancels its pending deliveries (kept for history).
+    fn delete_webhook(&self, id: String) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Changes a webhook's state. Moving to `Disabled` cancels its pending deliveries
+    /// (returns how many).
+    fn set_webhook_state(
+        &self,
+        id: String,
+        state: WebhookState,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<u64>>;
+
+    /// Lists deliveries, newest first, with filters and a cursor.
+    fn list_deliveries(
+        &self,
+        filter: DeliveryFilter,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<Page<DeliverySummary>>>;
+
+    /// One delivery with its payload and attempts.
+    fn get_delivery(
+        &self,
+        id: String,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<Option<DeliveryDetail>>>;
+
+    /// Makes a failed, exhausted or canceled delivery pending again, due now, with a fresh
+    /// attempt budget (`InvalidState` otherwise).
+    fn retry_delivery(
+        &self,
+        id: String,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<DeliverySummary>>;
+
+    /// Creates a new pending delivery `new_id` of the same event to the same webhook.
+    fn replay_delivery(
+        &self,
+        id: String,
+        new_id: String,
+        now: Millis,
+    ) -> BoxFuture<'_, StoreResult<DeliverySummary>>;
+
+    /// Counts by status.
+    fn stats(&self, now: Millis) -> BoxFuture<'_, StoreResult<StoreStats>>;
+
+    /// Deletes terminal deliveries (and their attempts, and events left without deliveries)
+    /// last changed before `before`; returns how many deliveries.
+    fn prune(&self, before: Millis) -> BoxFuture<'_, StoreResult<u64>>;
+}
