@@ -1069,3 +1069,103 @@ fn syntax_errors_are_malformed_json() {
         assert_eq!(api.field(), None);
     }
 }
+
+/// Regressions: the API accepted webhook fields the config file refused (a URL fragment, a
+/// timeout at or past the 300 s lease, out-of-range schedules, rate limits and concurrency).
+/// Both now call `hookline_core::rules`, so the API refuses the same values, naming the
+/// field, with the words the config loader uses.
+#[tokio::test]
+async fn webhook_fields_follow_the_same_rules_as_the_config_file() {
+    use hookline_core::rules;
+
+    let h = Harness::start().await;
+    let url = h.receiver.url("/x");
+    let cases: Vec<(Value, &str, String)> = vec![
+        (
+            json!({"url": format!("{url}#frag"), "events": ["*"]}),
+            "url",
+            rules::check_webhook_url(&format!("{url}#frag"))
+                .map(drop)
+                .unwrap_err(),
+        ),
+        (
+            json!({"url": url, "events": ["*"], "timeout_seconds": 300}),
+            "timeout_seconds",
+            rules::check_timeout(300, 300).unwrap_err(),
+        ),
+        (
+            json!({"url": url, "events": ["*"], "timeout_seconds": 3600}),
+            "timeout_seconds",
+            rules::check_timeout(3600, 300).unwrap_err(),
+        ),
+        (
+            json!({"url": url, "events": ["*"], "retry_schedule_seconds": []}),
+            "retry_schedule_seconds",
+            rules::check_schedule(&[]).unwrap_err().1,
+        ),
+        (
+            json!({"url": url, "events": ["*"], "retry_schedule_seconds": vec![1; 101]}),
+            "retry_schedule_seconds",
+            rules::check_schedule(&[1; 101]).unwrap_err().1,
+        ),
+        (
+            json!({"url": url, "events": ["*"], "retry_schedule_seconds": [5, 90000]}),
+            "retry_schedule_seconds[1]",
+            rules::check_schedule(&[5, 90000]).unwrap_err().1,
+        ),
+        (
+            json!({"url": url, "events": ["*"], "rate_limit_per_second": 0}),
+            "rate_limit_per_second",
+            "must be between 1 and 1000000, got 0".to_owned(),
+        ),
+        (
+            json!({"url": url, "events": ["*"], "max_concurrency": 5000}),
+            "max_concurrency",
+            "must be between 1 and 4096, got 5000".to_owned(),
+        ),
+        (
+            json!({"url": url, "events": ["*"], "headers": {"Expect": "100-continue"}}),
+            "headers.Expect",
+            rules::validate_custom_header("Expect", "100-continue").unwrap_err(),
+        ),
+        (
+            json!({"id": "a b", "url": url, "events": ["*"]}),
+            "id",
+            rules::check_webhook_id("a b").unwrap_err(),
+        ),
+    ];
+    for (body, field, message) in &cases {
+        let a = h.post("/v1/webhooks", body).await;
+        let error = a.error(StatusCode::BAD_REQUEST, "invalid_input");
+        assert_eq!(error["field"], *field, "{body}");
+        assert_eq!(error["message"], *message, "{body}");
+    }
+
+    // An update is held to the same rules; 0 still clears a rate or concurrency limit.
+    h.webhook("billing").await;
+    let patch = |body: Value| {
+        h.http
+            .patch(h.url("/v1/webhooks/billing"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+    };
+    let a = h.send(patch(json!({"timeout_seconds": 301}))).await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "timeout_seconds"
+    );
+    let a = h
+        .send(patch(json!({"rate_limit_per_second": 2_000_000})))
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "rate_limit_per_second"
+    );
+    let a = h
+        .send(patch(
+            json!({"rate_limit_per_second": 0, "max_concurrency": 0}),
+        ))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    h.stop().await;
+}

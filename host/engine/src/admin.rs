@@ -15,6 +15,7 @@ use hookline_core::model::{
     WebhookState,
 };
 use hookline_core::pattern::Pattern;
+use hookline_core::rules;
 use hookline_core::secret::{
     generate_ed25519, generate_marionette, generate_standard, secret_prefix,
 };
@@ -26,34 +27,30 @@ const DISABLED_BY_CONFIG: &str = "disabled in the config file";
 const REMOVED_FROM_CONFIG: &str = "removed from the config file";
 const DISABLED_BY_OPERATOR: &str = "disabled by an operator";
 
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
-/// A checked, normalised webhook definition.
-struct Checked {
-    url: String,
-    events: Vec<String>,
-}
-
-fn check_common(
-    inner: &Inner,
-    url: Option<&str>,
-    events: Option<&[String]>,
-    headers: Option<&BTreeMap<String, String>>,
+/// The fields a create and an update both check; `None` is absent (nothing to check).
+#[derive(Default)]
+struct Fields<'a> {
+    url: Option<&'a str>,
+    events: Option<&'a [String]>,
+    headers: Option<&'a BTreeMap<String, String>>,
+    timeout_seconds: Option<u64>,
     max_attempts: Option<u32>,
-    timeout: Option<u64>,
-    plugin_config: Option<&serde_json::Value>,
-) -> Result<Checked, EngineError> {
-    let mut checked = Checked {
-        url: String::new(),
-        events: Vec::new(),
-    };
-    if let Some(url) = url {
+    retry_schedule_seconds: Option<&'a [u64]>,
+    rate_limit_per_second: Option<u32>,
+    max_concurrency: Option<u32>,
+    plugin_config: Option<&'a serde_json::Value>,
+}
+
+/// A rule of [`rules`] as an API error naming `field`.
+fn rule(field: &str, result: Result<(), String>) -> Result<(), EngineError> {
+    result.map_err(|message| EngineError::invalid(field, message))
+}
+
+/// Checks `fields` with the same rules, and the same words, as the config loader
+/// ([`hookline_core::rules`]), then the destination against the SSRF guard.
+fn check_fields(inner: &Inner, fields: &Fields<'_>) -> Result<(), EngineError> {
+    if let Some(url) = fields.url {
+        rule("url", rules::check_webhook_url(url).map(drop))?;
         inner
             .sender
             .policy()
@@ -65,9 +62,8 @@ fn check_common(
                 },
                 false => EngineError::invalid("url", e.to_string()),
             })?;
-        checked.url = url.to_owned();
     }
-    if let Some(events) = events {
+    if let Some(events) = fields.events {
         if events.is_empty() {
             return Err(EngineError::invalid(
                 "events",
@@ -78,27 +74,43 @@ fn check_common(
             Pattern::parse(p)
                 .map_err(|e| EngineError::invalid(format!("events[{i}]"), e.to_string()))?;
         }
-        checked.events = events.to_vec();
     }
-    if let Some(headers) = headers {
+    if let Some(headers) = fields.headers {
         for (name, value) in headers {
-            crate::http::validate_custom_header(name, value)
-                .map_err(|m| EngineError::invalid(format!("headers.{name}"), m))?;
+            rule(
+                &format!("headers.{name}"),
+                rules::validate_custom_header(name, value),
+            )?;
         }
     }
-    if max_attempts == Some(0) || max_attempts.is_some_and(|n| n > 100) {
-        return Err(EngineError::invalid(
-            "max_attempts",
-            "must be between 1 and 100",
-        ));
-    }
-    if timeout == Some(0) || timeout.is_some_and(|t| t > 3600) {
-        return Err(EngineError::invalid(
+    if let Some(timeout) = fields.timeout_seconds {
+        rule(
             "timeout_seconds",
-            "must be between 1 and 3600",
-        ));
+            rules::check_timeout(timeout, inner.cfg.lease.as_secs()),
+        )?;
     }
-    if let Some(cfg) = plugin_config
+    if let Some(n) = fields.max_attempts {
+        rule("max_attempts", rules::check_range(n, rules::MAX_ATTEMPTS))?;
+    }
+    if let Some(delays) = fields.retry_schedule_seconds {
+        rules::check_schedule(delays).map_err(|(at, message)| match at {
+            Some(i) => EngineError::invalid(format!("retry_schedule_seconds[{i}]"), message),
+            None => EngineError::invalid("retry_schedule_seconds", message),
+        })?;
+    }
+    if let Some(n) = fields.rate_limit_per_second {
+        rule(
+            "rate_limit_per_second",
+            rules::check_range(n, rules::RATE_LIMIT_PER_SECOND),
+        )?;
+    }
+    if let Some(n) = fields.max_concurrency {
+        rule(
+            "max_concurrency",
+            rules::check_range(n, rules::MAX_CONCURRENCY),
+        )?;
+    }
+    if let Some(cfg) = fields.plugin_config
         && !cfg.is_object()
     {
         return Err(EngineError::invalid(
@@ -106,7 +118,7 @@ fn check_common(
             "must be a JSON object",
         ));
     }
-    Ok(checked)
+    Ok(())
 }
 
 /// A new secret for `scheme` (or the given one, checked), with the public key for ed25519.
@@ -175,24 +187,23 @@ fn record_from_spec(
 }
 
 fn check_spec(inner: &Inner, spec: &WebhookSpec) -> Result<(), EngineError> {
-    if let Some(id) = &spec.id
-        && !valid_id(id)
-    {
-        return Err(EngineError::invalid(
-            "id",
-            format!("webhook id `{id}` must be 1 to 64 characters of A-Z a-z 0-9 _ - ."),
-        ));
+    if let Some(id) = &spec.id {
+        rule("id", rules::check_webhook_id(id))?;
     }
-    check_common(
+    check_fields(
         inner,
-        Some(&spec.url),
-        Some(&spec.events),
-        Some(&spec.headers),
-        spec.max_attempts,
-        spec.timeout_seconds,
-        spec.plugin_config.as_ref(),
-    )?;
-    Ok(())
+        &Fields {
+            url: Some(&spec.url),
+            events: Some(&spec.events),
+            headers: Some(&spec.headers),
+            timeout_seconds: spec.timeout_seconds,
+            max_attempts: spec.max_attempts,
+            retry_schedule_seconds: spec.retry_schedule_seconds.as_deref(),
+            rate_limit_per_second: spec.rate_limit_per_second,
+            max_concurrency: spec.max_concurrency,
+            plugin_config: spec.plugin_config.as_ref(),
+        },
+    )
 }
 
 /// Installs a stored record in memory and announces it.
@@ -358,14 +369,20 @@ impl Engine {
         patch: WebhookPatch,
     ) -> Result<WebhookView, EngineError> {
         let inner = &self.inner;
-        check_common(
+        // In a patch, 0 clears a rate limit or a concurrency limit (back to the default).
+        check_fields(
             inner,
-            patch.url.as_deref(),
-            patch.events.as_deref(),
-            patch.headers.as_ref(),
-            patch.max_attempts,
-            patch.timeout_seconds,
-            patch.plugin_config.as_ref(),
+            &Fields {
+                url: patch.url.as_deref(),
+                events: patch.events.as_deref(),
+                headers: patch.headers.as_ref(),
+                timeout_seconds: patch.timeout_seconds,
+                max_attempts: patch.max_attempts,
+                retry_schedule_seconds: patch.retry_schedule_seconds.as_deref(),
+                rate_limit_per_second: patch.rate_limit_per_second.filter(|&n| n != 0),
+                max_concurrency: patch.max_concurrency.filter(|&n| n != 0),
+                plugin_config: patch.plugin_config.as_ref(),
+            },
         )?;
         let now = now_ms();
         let mut r = self.record(id).await?;

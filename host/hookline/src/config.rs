@@ -67,6 +67,7 @@ use zeroize::Zeroizing;
 
 use hookline_core::pattern::Pattern;
 use hookline_core::retry::{RetryPolicy, Schedule};
+use hookline_core::rules;
 use hookline_core::signing::{Scheme, SigningKey};
 
 /// The embedded defaults, documented key by key: `host/hookline/config.default.toml`.
@@ -89,34 +90,13 @@ pub const DEFAULT_DATABASE_NAME: &str = "hookline.db";
 pub const DEFAULT_PLUGIN_CACHE_NAME: &str = "plugin-cache";
 
 /// The most `delivery.workers` (and per-webhook concurrency) accepted.
-pub const MAX_WORKERS: u32 = 4096;
+pub const MAX_WORKERS: u32 = rules::MAX_CONCURRENCY.1;
 
 /// Shortest API token accepted, in characters.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// Headers Hookline sets on every delivery request: custom per-webhook headers must not
-/// override them (compared case-insensitively). Both schemes' id, timestamp and signature
-/// headers are reserved whatever the webhook's scheme, so a receiver never sees a
-/// look-alike; the rest frame the request.
-pub const RESERVED_HEADERS: &[&str] = &[
-    "X-Webhook-ID",
-    "X-Webhook-Timestamp",
-    "X-Webhook-Signature",
-    "X-Webhook-Signature-Previous",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "Content-Type",
-    "Content-Length",
-    "Transfer-Encoding",
-    "Host",
-    "Connection",
-];
-
 const ENV_PREFIX: &str = "HOOKLINE_";
 const VERSION_PLACEHOLDER: &str = "{version}";
-const MAX_SCHEDULE_LEN: usize = 100;
-const MAX_ATTEMPTS: u32 = 100;
 const DAY_SECS: u64 = 24 * 60 * 60;
 
 // ---------------------------------------------------------------------------------------
@@ -300,7 +280,8 @@ pub struct WebhookConfig {
     pub scheme: Scheme,
     /// Signing secret; generated and stored when absent.
     pub secret: Option<Redacted<String>>,
-    /// Extra request headers (never one of [`RESERVED_HEADERS`]).
+    /// Extra request headers (never one Hookline or the HTTP client sets:
+    /// [`rules::validate_custom_header`]).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Request timeout override, in seconds.
@@ -1476,69 +1457,7 @@ fn toml_to_json(value: toml::Value) -> Result<serde_json::Value, String> {
 // Validation
 // ---------------------------------------------------------------------------------------
 
-/// Checks a webhook id: 1 to 64 of `A-Z a-z 0-9 _ . -`.
-pub fn check_webhook_id(id: &str) -> Result<(), String> {
-    if id.is_empty() || id.len() > 64 {
-        return Err(format!(
-            "webhook id must be 1 to 64 characters long, got {}",
-            id.chars().count()
-        ));
-    }
-    if let Some(c) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-    {
-        return Err(format!(
-            "webhook id `{}` has the character {c:?}: only ASCII letters, digits, `_`, `.` and `-` are allowed",
-            id.escape_debug()
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a webhook URL: absolute, `http` or `https`, with a host, without a fragment.
-pub fn check_webhook_url(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| format!("`{}` is not a valid URL: {e}", url.escape_debug()))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!(
-            "`{}`: only http and https URLs are allowed, not `{}`",
-            url.escape_debug(),
-            parsed.scheme()
-        ));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(format!("`{}` has no host", url.escape_debug()));
-    }
-    if parsed.fragment().is_some() {
-        return Err(format!(
-            "`{}` has a fragment (`#…`), which is never sent; remove it",
-            url.escape_debug()
-        ));
-    }
-    Ok(())
-}
-
-/// Checks one custom header: a valid name and value, and not one of [`RESERVED_HEADERS`].
-pub fn check_custom_header(name: &str, value: &str) -> Result<(), String> {
-    if let Some(reserved) = RESERVED_HEADERS
-        .iter()
-        .find(|r| r.eq_ignore_ascii_case(name))
-    {
-        return Err(format!(
-            "header `{name}` is reserved: Hookline sets `{reserved}` on every request and \
-             custom headers cannot override it"
-        ));
-    }
-    axum::http::HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("`{}` is not a valid header name", name.escape_debug()))?;
-    axum::http::HeaderValue::from_str(value).map_err(|_| {
-        format!(
-            "header `{name}`: the value may contain only visible ASCII characters, spaces and tabs"
-        )
-    })?;
-    Ok(())
-}
+pub use hookline_core::rules::{check_webhook_id, check_webhook_url};
 
 /// Collects validation errors, locating each by its key path when spans are known.
 struct Checker<'a> {
@@ -1672,24 +1591,31 @@ impl<'a> Checker<'a> {
     }
 
     fn schedule(&mut self, path: &str, delays: &[u64]) {
-        if delays.is_empty() {
-            self.fail(path, "must list at least one delay (or be left unset)");
+        if let Err((at, e)) = rules::check_schedule(delays) {
+            match at {
+                Some(i) => self.fail(&format!("{path}[{i}]"), e),
+                None => self.fail(path, e),
+            }
         }
-        if delays.len() > MAX_SCHEDULE_LEN {
-            self.fail(
-                path,
-                format!("at most {MAX_SCHEDULE_LEN} delays, got {}", delays.len()),
-            );
-        }
-        for (i, &delay) in delays.iter().enumerate() {
-            self.range(&format!("{path}[{i}]"), delay, 0, DAY_SECS);
+    }
+
+    /// A rule of [`rules`]: its reason, located at `path`.
+    fn rule(&mut self, path: &str, result: Result<(), String>) {
+        if let Err(e) = result {
+            self.fail(path, e);
         }
     }
 
     fn delivery(&mut self, d: &DeliveryConfig) {
         self.range("delivery.workers", d.workers, 1, MAX_WORKERS);
-        self.range("delivery.timeout_seconds", d.timeout_seconds, 1, 3600);
-        self.range("delivery.max_attempts", d.max_attempts, 1, MAX_ATTEMPTS);
+        self.rule(
+            "delivery.timeout_seconds",
+            rules::check_range(d.timeout_seconds, rules::TIMEOUT_SECONDS),
+        );
+        self.rule(
+            "delivery.max_attempts",
+            rules::check_range(d.max_attempts, rules::MAX_ATTEMPTS),
+        );
         self.range(
             "delivery.retry_base_delay_seconds",
             d.retry_base_delay_seconds,
@@ -1799,12 +1725,11 @@ impl<'a> Checker<'a> {
     }
 
     fn webhook(&mut self, path: &str, w: &WebhookConfig, d: &DeliveryConfig) {
-        if let Err(e) = check_webhook_id(&w.id) {
-            self.fail(&format!("{path}.id"), e);
-        }
-        if let Err(e) = check_webhook_url(&w.url) {
-            self.fail(&format!("{path}.url"), e);
-        }
+        self.rule(&format!("{path}.id"), rules::check_webhook_id(&w.id));
+        self.rule(
+            &format!("{path}.url"),
+            rules::check_webhook_url(&w.url).map(drop),
+        );
         if w.events.is_empty() {
             self.fail(
                 &format!("{path}.events"),
@@ -1820,34 +1745,37 @@ impl<'a> Checker<'a> {
             );
         }
         for (name, value) in &w.headers {
-            if let Err(e) = check_custom_header(name, value) {
-                self.fail(&join_key(&format!("{path}.headers"), name), e);
-            }
+            self.rule(
+                &join_key(&format!("{path}.headers"), name),
+                rules::validate_custom_header(name, value),
+            );
         }
         if let Some(timeout) = w.timeout_seconds {
-            let key = format!("{path}.timeout_seconds");
-            self.range(&key, timeout, 1, 3600);
-            if timeout >= d.lease_seconds {
-                self.fail(
-                    &key,
-                    format!(
-                        "must be less than `delivery.lease_seconds` ({}), got {timeout}",
-                        d.lease_seconds
-                    ),
-                );
-            }
+            self.rule(
+                &format!("{path}.timeout_seconds"),
+                rules::check_timeout(timeout, d.lease_seconds),
+            );
         }
         if let Some(n) = w.max_attempts {
-            self.range(&format!("{path}.max_attempts"), n, 1, MAX_ATTEMPTS);
+            self.rule(
+                &format!("{path}.max_attempts"),
+                rules::check_range(n, rules::MAX_ATTEMPTS),
+            );
         }
         if let Some(delays) = &w.retry_schedule_seconds {
             self.schedule(&format!("{path}.retry_schedule_seconds"), delays);
         }
         if let Some(n) = w.rate_limit_per_second {
-            self.range(&format!("{path}.rate_limit_per_second"), n, 1, 1_000_000);
+            self.rule(
+                &format!("{path}.rate_limit_per_second"),
+                rules::check_range(n, rules::RATE_LIMIT_PER_SECOND),
+            );
         }
         if let Some(n) = w.max_concurrency {
-            self.range(&format!("{path}.max_concurrency"), n, 1, MAX_WORKERS);
+            self.rule(
+                &format!("{path}.max_concurrency"),
+                rules::check_range(n, rules::MAX_CONCURRENCY),
+            );
         }
         if let Some(plugin) = &w.plugin
             && plugin.as_os_str().is_empty()
@@ -2581,28 +2509,54 @@ max_attempts = 5
             "webhook-signature",
             "WEBHOOK-TIMESTAMP",
             "content-type",
-            "Host",
         ] {
             let e = err(&webhook(&format!("headers = {{ \"{name}\" = \"x\" }}")));
             assert_has(
                 &e,
-                &format!("`webhooks[0].headers.{name}`: header `{name}` is reserved"),
+                &format!(
+                    "`webhooks[0].headers.{name}`: header `{name}` is set by Hookline on every \
+                     delivery and cannot be overridden"
+                ),
+            );
+            assert_has(&e, "config.toml:5:");
+        }
+        for name in ["Host", "Expect", "te", "Keep-Alive"] {
+            let e = err(&webhook(&format!("headers = {{ \"{name}\" = \"x\" }}")));
+            assert_has(
+                &e,
+                &format!(
+                    "`webhooks[0].headers.{name}`: header `{name}` is managed by the HTTP \
+                     client and cannot be set"
+                ),
             );
             assert_has(&e, "config.toml:5:");
         }
         assert_has(
             &err(&webhook("headers = { \"X-Bad\" = \"a\\nb\" }")),
-            "`webhooks[0].headers.X-Bad`: header `X-Bad`: the value may contain only visible ASCII",
+            "`webhooks[0].headers.X-Bad`: header `X-Bad`: the value contains characters not allowed",
         );
         assert_has(
             &err(&webhook("headers = { \"Bad Name\" = \"x\" }")),
-            "`webhooks[0].headers.\"Bad Name\"`: `Bad Name` is not a valid header name",
+            "`webhooks[0].headers.\"Bad Name\"`: header `Bad Name`: not a valid HTTP header name",
         );
         let c = load(&webhook(
             "headers = { \"User-Agent\" = \"x\", \"X-Team\" = \"billing\" }",
         ))
         .unwrap();
         assert_eq!(c.webhooks[0].headers.len(), 2);
+    }
+
+    /// Regression: an `Expect` header passed config validation and then failed at start
+    /// without a file:line; the config and the API now share one header rule.
+    #[test]
+    fn config_and_api_refuse_a_header_with_the_same_words() {
+        let e = err(&webhook("headers = { \"Expect\" = \"100-continue\" }"));
+        let rule =
+            hookline_core::rules::validate_custom_header("Expect", "100-continue").unwrap_err();
+        assert_has(
+            &e,
+            &format!("config.toml:5:24: `webhooks[0].headers.Expect`: {rule}"),
+        );
     }
 
     #[test]
