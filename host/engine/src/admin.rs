@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::webhooks::view;
 use super::{
     Engine, EngineError, EngineEvent, Inner, LiveStats, Stats, WebhookPatch, WebhookSpec,
-    WebhookView, WebhookWithSecret, now_ms,
+    WebhookView, WebhookWithSecret,
 };
 use hookline_core::ids::new_id_at;
 use hookline_core::model::{
@@ -222,7 +222,7 @@ fn install(inner: &Arc<Inner>, record: WebhookRecord) -> Result<WebhookView, Eng
     if runtime.is_active() {
         inner.kick();
     }
-    Ok(view(&runtime, now_ms()))
+    Ok(view(&runtime, inner.now_ms()))
 }
 
 pub(super) async fn set_state(
@@ -230,7 +230,7 @@ pub(super) async fn set_state(
     id: &str,
     state: WebhookState,
 ) -> Result<WebhookView, EngineError> {
-    let now = now_ms();
+    let now = inner.now_ms();
     let mut record = inner
         .store
         .get_webhook(id.to_owned())
@@ -262,7 +262,7 @@ impl Engine {
     ) -> Result<WebhookWithSecret, EngineError> {
         let inner = &self.inner;
         check_spec(inner, &spec)?;
-        let now = now_ms();
+        let now = inner.now_ms();
         let id = spec.id.clone().unwrap_or_else(|| new_id_at("wh", now));
         let scheme = spec.scheme.unwrap_or_default();
         let (secret, public_key) = make_secret(scheme, spec.secret.as_deref(), None)?;
@@ -284,7 +284,7 @@ impl Engine {
         specs: Vec<WebhookSpec>,
     ) -> Result<Vec<(String, String)>, EngineError> {
         let inner = &self.inner;
-        let now = now_ms();
+        let now = inner.now_ms();
         let mut generated = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (i, spec) in specs.iter().enumerate() {
@@ -384,7 +384,7 @@ impl Engine {
                 plugin_config: patch.plugin_config.as_ref(),
             },
         )?;
-        let now = now_ms();
+        let now = inner.now_ms();
         let mut r = self.record(id).await?;
         if let Some(v) = patch.url {
             r.url = v;
@@ -473,12 +473,12 @@ impl Engine {
                 kind: "webhook",
                 id: id.to_owned(),
             })?;
-        Ok(view(&runtime, now_ms()))
+        Ok(view(&runtime, self.inner.now_ms()))
     }
 
     /// Every webhook, by id.
     pub fn list_webhooks(&self) -> Vec<WebhookView> {
-        let now = now_ms();
+        let now = self.inner.now_ms();
         self.inner
             .registry
             .all()
@@ -516,7 +516,7 @@ impl Engine {
         secret: Option<String>,
     ) -> Result<WebhookWithSecret, EngineError> {
         let inner = &self.inner;
-        let now = now_ms();
+        let now = inner.now_ms();
         let mut r = self.record(id).await?;
         let current = inner
             .sealer
@@ -542,14 +542,18 @@ impl Engine {
         &self,
         filter: DeliveryFilter,
     ) -> Result<Page<DeliverySummary>, EngineError> {
-        Ok(self.inner.store.list_deliveries(filter, now_ms()).await?)
+        Ok(self
+            .inner
+            .store
+            .list_deliveries(filter, self.inner.now_ms())
+            .await?)
     }
 
     /// One delivery with every attempt.
     pub async fn get_delivery(&self, id: &str) -> Result<DeliveryDetail, EngineError> {
         self.inner
             .store
-            .get_delivery(id.to_owned(), now_ms())
+            .get_delivery(id.to_owned(), self.inner.now_ms())
             .await?
             .ok_or_else(|| EngineError::NotFound {
                 kind: "delivery",
@@ -562,7 +566,7 @@ impl Engine {
         let summary = self
             .inner
             .store
-            .retry_delivery(id.to_owned(), now_ms())
+            .retry_delivery(id.to_owned(), self.inner.now_ms())
             .await?;
         self.inner.kick();
         Ok(summary)
@@ -570,7 +574,7 @@ impl Engine {
 
     /// Sends a delivery's event again to the same webhook, as a new delivery.
     pub async fn replay_delivery(&self, id: &str) -> Result<DeliverySummary, EngineError> {
-        let now = now_ms();
+        let now = self.inner.now_ms();
         let summary = self
             .inner
             .store
@@ -583,7 +587,7 @@ impl Engine {
     /// Stored counts, live figures and webhook states.
     pub async fn stats(&self) -> Result<Stats, EngineError> {
         let inner = &self.inner;
-        let now = now_ms();
+        let now = inner.now_ms();
         let store = inner.store.stats(now).await?;
         let m = &inner.metrics;
         let live = LiveStats {

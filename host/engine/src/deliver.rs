@@ -8,7 +8,7 @@ use bytes::Bytes;
 use rand::Rng;
 
 use super::webhooks::{AfterAttempt, Gate, Runtime};
-use super::{DeliveryChange, DeliveryResult, EngineEvent, Inner, lock, now_ms};
+use super::{DeliveryChange, DeliveryResult, EngineEvent, Inner, lock};
 use crate::http::{AttemptOutcome, OutboundRequest, redact_headers, redact_url};
 use hookline_core::model::{
     AttemptRecord, DeliveryJob, DeliveryStatus, ErrorKind, Millis, WebhookState,
@@ -95,7 +95,7 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
 
     // Per-webhook rate limit.
     if let Some(per_sec) = runtime.record.rate_limit_per_sec {
-        let delay = health.rate_delay(per_sec, now_ms() as f64);
+        let delay = health.rate_delay(per_sec, inner.mono_ms());
         if !delay.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -105,7 +105,7 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
     }
 
     // Circuit breaker.
-    match health.gate(now_ms()) {
+    match health.gate(inner.now_ms()) {
         Gate::HoldUntil(until) => {
             postpone(inner, &runtime, &job, until).await;
             return;
@@ -123,7 +123,7 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
     };
 
     let attempt = job.attempts + 1;
-    let started_at = now_ms();
+    let started_at = inner.now_ms();
     health.in_flight.fetch_add(1, Relaxed);
     inner.metrics.in_flight.fetch_add(1, Relaxed);
     let attempted = send(inner, &runtime, &job, started_at).await;
@@ -215,6 +215,7 @@ async fn send(
             body,
             headers,
             timeout: runtime.timeout,
+            sent_at: inner.cfg.clock.system_time(),
         })
         .await;
     Attempted {
@@ -285,7 +286,7 @@ pub(super) async fn attempt_once(
     runtime: &Runtime,
     job: &DeliveryJob,
 ) -> DeliveryResult {
-    let started_at = now_ms();
+    let started_at = inner.now_ms();
     let attempted = send(inner, runtime, job, started_at).await;
     let outcome = attempted.outcome;
     let status = match outcome.verdict {
@@ -336,7 +337,7 @@ async fn finish(
         url,
         skipped: _,
     } = attempted;
-    let now = now_ms();
+    let now = inner.now_ms();
     let duration_ms = outcome.duration.as_millis() as u64;
     let sample: f64 = rand::rng().random();
     let decision = runtime
@@ -480,7 +481,7 @@ async fn finish_skipped(
     duration: Duration,
     reason: String,
 ) {
-    let now = now_ms();
+    let now = inner.now_ms();
     let record = AttemptRecord {
         delivery_id: job.id.clone(),
         owner: inner.owner.clone(),
@@ -558,7 +559,7 @@ fn notify_callback(inner: &Inner, result: DeliveryResult) {
 async fn disable(inner: &Arc<Inner>, webhook_id: &str, reason: String) {
     let state = WebhookState::Disabled {
         reason: reason.clone(),
-        at: now_ms(),
+        at: inner.now_ms(),
     };
     if let Err(e) = super::admin::set_state(inner, webhook_id, state).await {
         tracing::error!(webhook = %webhook_id, error = %e, "disabling the webhook failed");
@@ -573,7 +574,7 @@ async fn postpone(inner: &Arc<Inner>, runtime: &Runtime, job: &DeliveryJob, unti
         delivery_id: job.id.clone(),
         owner: inner.owner.clone(),
         attempt: job.attempts,
-        started_at: now_ms(),
+        started_at: inner.now_ms(),
         duration_ms: 0,
         url: runtime.shown_url.clone(),
         status_code: None,

@@ -143,6 +143,8 @@ pub struct OutboundRequest<'a> {
     pub headers: HeaderMap,
     /// Bound on the whole attempt: connecting, sending, and reading the answer.
     pub timeout: Duration,
+    /// Wall time of the attempt (the engine's clock): a `Retry-After` date is read against it.
+    pub sent_at: SystemTime,
 }
 
 /// What one attempt came to. Every failure is here; [`HttpSender::send`] has no error path.
@@ -269,6 +271,7 @@ impl HttpSender {
     }
 
     async fn attempt(&self, req: OutboundRequest<'_>, started: Instant) -> AttemptOutcome {
+        let sent_at = req.sent_at;
         let limit = self.config.max_payload_bytes;
         if req.body.len() > limit {
             return AttemptOutcome::failed(
@@ -332,7 +335,7 @@ impl HttpSender {
             .then(|| response.headers().get(header::RETRY_AFTER))
             .flatten()
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            .and_then(|v| parse_retry_after(v, sent_at));
         let error = match verdict {
             Verdict::Success => None,
             _ if status.is_redirection() => {
@@ -876,6 +879,7 @@ mod tests {
                 None,
             ),
             timeout,
+            sent_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         }
     }
 
@@ -1124,10 +1128,7 @@ mod tests {
     async fn custom_headers_cannot_replace_the_signature() {
         let (addr, seen) = receiver().await;
         let key = SigningKey::parse(Scheme::Marionette, "s3cret").unwrap();
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
+        let now = 1_700_000_000;
         let sig =
             signing::signature_headers(Scheme::Marionette, "dlv_7", now, BODY, &[key]).unwrap();
         let ours = sig[2].1.clone();
@@ -1145,6 +1146,7 @@ mod tests {
                 body: Bytes::from_static(BODY),
                 headers: sender.prepare_headers(&custom).build(sig, None, &[]),
                 timeout: Duration::from_secs(10),
+                sent_at: SystemTime::UNIX_EPOCH + Duration::from_secs(now as u64),
             })
             .await;
         assert!(outcome.is_success(), "{outcome:?}");

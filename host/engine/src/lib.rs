@@ -19,10 +19,13 @@
 //! single-process store restarts).
 
 mod admin;
+pub mod clock;
 mod deliver;
 pub mod http;
 pub mod metrics;
 pub mod ssrf;
+#[cfg(test)]
+mod tests;
 pub mod types;
 mod webhooks;
 
@@ -45,6 +48,7 @@ use hookline_core::secret::Sealer;
 use hookline_core::transform::Transformer;
 use hookline_store::{ClaimRequest, Store, StoreError};
 
+pub use clock::Clock;
 pub use metrics::Metrics;
 pub use types::*;
 use webhooks::{Defaults, Registry};
@@ -84,6 +88,8 @@ pub struct EngineConfig {
     /// Runs the plugins webhooks name (`None`: a webhook with a plugin fails its deliveries
     /// with `plugin_load`).
     pub plugins: Option<Arc<dyn Transformer>>,
+    /// Where the engine's time comes from ([`Clock::system`]; tests pass [`Clock::tokio`]).
+    pub clock: Clock,
 }
 
 impl Default for EngineConfig {
@@ -104,6 +110,7 @@ impl Default for EngineConfig {
             exclusive_store: true,
             poll_interval: Duration::from_secs(2),
             plugins: None,
+            clock: Clock::system(),
         }
     }
 }
@@ -267,12 +274,25 @@ pub(crate) struct Inner {
     cancel: CancellationToken,
     tasks: TaskTracker,
     callbacks: Mutex<HashMap<String, (ResultCallback, u32)>>,
-    started: std::time::Instant,
+    started: tokio::time::Instant,
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub(crate) fn now_ms() -> Millis {
-    chrono::Utc::now().timestamp_millis()
+impl Inner {
+    /// Wall time now, from the engine's clock.
+    pub(crate) fn now_ms(&self) -> Millis {
+        self.cfg.clock.now_ms()
+    }
+
+    /// Monotonic milliseconds since the engine started: in-memory state that must not jump
+    /// with the system clock (the rate limiter).
+    pub(crate) fn mono_ms(&self) -> f64 {
+        self.cfg
+            .clock
+            .now()
+            .duration_since(self.started)
+            .as_secs_f64()
+            * 1000.0
+    }
 }
 
 impl Engine {
@@ -308,7 +328,7 @@ impl Engine {
             sender,
             sealer,
             registry: Registry::default(),
-            owner: new_id_at("node", now_ms()),
+            owner: new_id_at("node", cfg.clock.now_ms()),
             capacity: Arc::new(Semaphore::new(cfg.queue_capacity.max(1))),
             workers: Arc::new(Semaphore::new(cfg.workers.max(1))),
             wake: Notify::new(),
@@ -321,7 +341,7 @@ impl Engine {
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             callbacks: Mutex::new(HashMap::new()),
-            started: std::time::Instant::now(),
+            started: cfg.clock.now(),
             cfg,
         });
         for record in inner.store.list_webhooks().await? {
@@ -392,7 +412,7 @@ impl Engine {
                 kind: "webhook",
                 id: webhook_id.to_owned(),
             })?;
-        let now = now_ms();
+        let now = self.inner.now_ms();
         let mut input = input;
         let payload = self.inner.build_payload(&mut input, 0)?;
         let job = DeliveryJob {
@@ -484,7 +504,7 @@ impl Inner {
             input.event_type.clone(),
             input.resource.clone(),
             input.data.take(),
-            chrono::Utc::now(),
+            self.cfg.clock.now_utc(),
         )
         .map_err(|e| EngineError::invalid(field("type"), e.to_string()))?;
         let bytes = payload.to_bytes();
@@ -503,7 +523,7 @@ impl Inner {
         inputs: Vec<EventInput>,
         callback: Option<ResultCallback>,
     ) -> Result<Vec<IngestResult>, EngineError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut events = Vec::with_capacity(inputs.len());
         let mut jobs: Vec<Vec<DeliveryJob>> = Vec::with_capacity(inputs.len());
         let mut matched = Vec::new();
@@ -725,7 +745,7 @@ async fn claim_loop(inner: Arc<Inner>) {
             let Ok(mut permits) = inner.capacity.clone().try_acquire_many_owned(room as u32) else {
                 break;
             };
-            let now = now_ms();
+            let now = inner.now_ms();
             let req = ClaimRequest {
                 owner: inner.owner.clone(),
                 now,
@@ -755,7 +775,6 @@ async fn claim_loop(inner: Arc<Inner>) {
                 }
             }
         }
-        let now = now_ms();
         // Memory full: no store read; a delivery ending (or a retry scheduled) wakes us.
         let due = if failed || full {
             None
@@ -769,6 +788,8 @@ async fn claim_loop(inner: Arc<Inner>) {
             }
         };
         inner.next_due.store(due.unwrap_or(NO_DUE), Relaxed);
+        // Read after the store answered: the sleep is measured from when it starts.
+        let now = inner.now_ms();
         let poll = inner.cfg.poll_interval.as_millis() as i64;
         // Memory full: a finishing delivery wakes us. Otherwise sleep until the earliest due
         // time, at least a few ms (a due time just passed is claimed on the next round).
@@ -790,7 +811,7 @@ async fn claim_loop(inner: Arc<Inner>) {
 /// Prunes terminal deliveries older than the retention window, hourly.
 async fn retention_loop(inner: Arc<Inner>, retention: Duration) {
     loop {
-        let before = now_ms() - retention.as_millis() as Millis;
+        let before = inner.now_ms() - retention.as_millis() as Millis;
         match inner.store.prune(before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "pruned old deliveries"),
