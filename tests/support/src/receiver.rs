@@ -288,7 +288,9 @@ async fn handle(
             for (name, value) in headers {
                 response = response.header(name, value);
             }
-            response.body(Body::from(body)).expect("a scripted response")
+            response
+                .body(Body::from(body))
+                .expect("a scripted response")
         }
         Reply::Peer => Response::new(Body::from(peer.to_string())),
         Reply::Hang => std::future::pending().await,
