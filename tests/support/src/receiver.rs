@@ -179,6 +179,11 @@ impl Receiver {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The address it listens on (`127.0.0.1:<port>`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// The port.
     pub fn port(&self) -> u16 {
         self.addr.port()
