@@ -236,28 +236,27 @@ impl Daemon {
         let stdout_path = self.log_path(n, "stdout");
         let stderr_path = self.log_path(n, "stderr");
         let child = self.child.as_mut().expect("a child process");
-        let start = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&stdout_path).unwrap_or_default();
-            if let Some(port) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("hookline: listening on http://"))
-                .and_then(|addr| addr.trim().rsplit(':').next())
-                .and_then(|p| p.parse::<u16>().ok())
-            {
-                return Ok(port);
-            }
-            if let Some(status) = child.try_wait().expect("poll the daemon") {
-                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                return Err(format!("exit {status}; stderr:\n{stderr}"));
-            }
-            assert!(
-                start.elapsed() < DEFAULT_DEADLINE,
-                "hookline serve did not report its address within {DEFAULT_DEADLINE:?}; stdout:\n{text}\nstderr:\n{}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(
+            "hookline serve to report its address",
+            DEFAULT_DEADLINE,
+            async || {
+                let text = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+                let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                if let Some(port) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("hookline: listening on http://"))
+                    .and_then(|addr| addr.trim().rsplit(':').next())
+                    .and_then(|p| p.parse::<u16>().ok())
+                {
+                    return Ok(Ok(port));
+                }
+                if let Some(status) = child.try_wait().expect("poll the daemon") {
+                    return Ok(Err(format!("exit {status}; stderr:\n{}", stderr())));
+                }
+                Err(format!("stdout:\n{text}\nstderr:\n{}", stderr()))
+            },
+        )
+        .await
     }
 
     async fn wait_healthy(&mut self) {
