@@ -17,18 +17,14 @@ use hookline_test_support::TempDir;
 const T0: Millis = 1_700_000_000_000;
 const OWNER: &str = "worker-a";
 
-/// A fresh `hookline-sqlite-<name>-…` directory. The store under test is opened by this
-/// module, not by `hookline_test_support::store`: that one is another copy of this crate
-/// (see the support crate's docs), whose `SqliteStore` would not be this `SqliteStore`.
-fn temp_dir(name: &str) -> TempDir {
-    TempDir::new(&format!("sqlite-{name}"))
-}
-
 /// Where the tests keep the database: a directory the store has to create.
 fn db(dir: &TempDir) -> PathBuf {
     dir.join("data").join("hookline.db")
 }
 
+/// The store under test, opened here rather than by `hookline_test_support::store`: that
+/// one is another copy of this crate (see the support crate's docs), whose `SqliteStore`
+/// would not be this `SqliteStore`.
 fn open(dir: &TempDir) -> SqliteStore {
     SqliteStore::open(&db(dir), SqliteOptions::default()).unwrap()
 }
@@ -146,7 +142,7 @@ fn assert_counters_match(path: &Path) {
 }
 
 async fn setup(name: &str, webhooks: &[&str]) -> (TempDir, SqliteStore) {
-    let dir = temp_dir(name);
+    let dir = TempDir::new(&format!("sqlite-{name}"));
     let store = open(&dir);
     for w in webhooks {
         store.put_webhook(webhook(w), false).await.unwrap();
@@ -1220,7 +1216,7 @@ async fn prune_removes_old_finished_deliveries_and_orphaned_events() {
 
 #[tokio::test]
 async fn everything_survives_close_and_reopen() {
-    let dir = temp_dir("reopen");
+    let dir = TempDir::new("sqlite-reopen");
     let (delivered, pending_id, ev) = {
         let store = open(&dir);
         store.put_webhook(webhook("a"), false).await.unwrap();
@@ -1317,7 +1313,7 @@ async fn concurrent_ingest_is_all_stored_and_counted() {
 
 #[tokio::test]
 async fn a_second_open_of_the_same_file_is_refused() {
-    let dir = temp_dir("lock");
+    let dir = TempDir::new("sqlite-lock");
     let store = open(&dir);
     match SqliteStore::open(&db(&dir), SqliteOptions::default()) {
         Err(StoreError::Backend(m)) => {
@@ -1334,7 +1330,7 @@ async fn a_second_open_of_the_same_file_is_refused() {
 
 #[tokio::test]
 async fn a_version_1_store_is_migrated_with_its_history() {
-    let dir = temp_dir("migrate-v1");
+    let dir = TempDir::new("sqlite-migrate-v1");
     std::fs::create_dir_all(db(&dir).parent().unwrap()).unwrap();
     {
         let conn = Connection::open(db(&dir)).unwrap();
@@ -1391,7 +1387,7 @@ async fn a_version_1_store_is_migrated_with_its_history() {
 
 #[tokio::test]
 async fn a_newer_schema_or_a_foreign_database_is_refused() {
-    let dir = temp_dir("schema");
+    let dir = TempDir::new("sqlite-schema");
     drop(open(&dir));
     {
         let conn = Connection::open(db(&dir)).unwrap();
