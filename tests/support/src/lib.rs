@@ -8,10 +8,10 @@
 //! - [`plugins::plugin`]: the `.wasm` of an example or hostile plugin of `plugins/`, built
 //!   once per process into `<target>/wasm-plugins`; [`plugins::shared_cache_dir`] for the
 //!   compiled-plugin cache.
-//! - [`receiver::Receiver`] (feature `receiver`): a loopback receiver on `127.0.0.1:0` that
-//!   records every request and answers scripted [`receiver::Reply`]s per path (statuses,
-//!   delays, redirects, hangs).
-//! - [`store::TempStore`] (feature `sqlite`): a temp dir with a `SqliteStore` opened in it.
+//! - `receiver::Receiver` (feature `receiver`): a loopback receiver on `127.0.0.1:0` that
+//!   records every request and answers scripted `receiver::Reply`s per path (statuses,
+//!   delays, redirects, hangs, bodies).
+//! - `store::TempStore` (feature `sqlite`): a temp dir with a `SqliteStore` opened in it.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
