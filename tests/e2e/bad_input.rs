@@ -2,7 +2,7 @@
 //! key), and nothing accepted before it is lost.
 
 use hookline_e2e::daemon::{Daemon, DaemonConfig, TOKEN, serve_expecting_failure};
-use hookline_e2e::receiver::Receiver;
+use hookline_test_support::receiver::Receiver;
 use std::time::Duration;
 
 use reqwest::Method;

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use hookline_e2e::daemon::{Daemon, DaemonConfig};
-use hookline_e2e::receiver::{Receiver, Reply};
-use hookline_e2e::wait::{DEFAULT_DEADLINE, wait_until};
+use hookline_test_support::receiver::{Receiver, Reply};
+use hookline_test_support::wait::{DEFAULT_DEADLINE, eventually};
 use serde_json::{Value, json};
 
 /// A daemon, a receiver scripted at `/hook`, and webhook `hook` pointing there (with the
@@ -144,7 +144,7 @@ async fn a_410_fails_the_delivery_and_disables_the_webhook() {
     assert_eq!(detail["status"], "failed", "{detail:#}");
     assert_eq!(detail["attempts"], 1);
     assert_eq!(detail["last_status_code"], 410);
-    let webhook = wait_until("webhook `hook` disabled", DEFAULT_DEADLINE, || async {
+    let webhook = eventually("webhook `hook` disabled", DEFAULT_DEADLINE, || async {
         let w = daemon.webhook("hook").await;
         match w["state"] == "disabled" {
             true => Ok(w),
@@ -229,7 +229,7 @@ async fn breaker_threshold_zero_disables_the_breaker() {
     daemon
         .emit(json!({"type": "task.created", "resource": {"id": "t", "type": "task"}}))
         .await;
-    let delivered = wait_until(
+    let delivered = eventually(
         "the retry, 1 s after the failed attempt",
         Duration::from_secs(10),
         || async {

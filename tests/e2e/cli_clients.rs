@@ -1,9 +1,9 @@
 //! `hookline webhooks`, `emit` and `deliveries` as thin clients of a live daemon.
 
 use hookline_e2e::daemon::{Daemon, DaemonConfig};
-use hookline_e2e::receiver::Receiver;
 use hookline_e2e::run_hookline_async;
-use hookline_e2e::wait::{DEFAULT_DEADLINE, wait_until};
+use hookline_test_support::receiver::Receiver;
+use hookline_test_support::wait::{DEFAULT_DEADLINE, eventually};
 use serde_json::Value;
 
 async fn cli(args: &[&str]) -> String {
@@ -67,7 +67,7 @@ async fn emit_then_list_deliveries_through_the_cli() {
     assert_eq!(body["data"]["session_id"], "s1");
 
     // The table shows the delivery; --json gives the same listing to scripts.
-    let delivery = wait_until(
+    let delivery = eventually(
         "the delivery listed as delivered",
         DEFAULT_DEADLINE,
         || async {

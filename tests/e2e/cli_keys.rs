@@ -1,6 +1,7 @@
 //! `hookline secret generate`, `sign` and `verify`, run as a receiver's script would.
 
 use hookline_e2e::run_hookline;
+use hookline_test_support::TempDir;
 use serde_json::Value;
 
 const BODY: &[u8] = br#"{"event":"task.completed","data":null}"#;
@@ -234,7 +235,8 @@ fn verify_reports_why_it_fails() {
 
 #[test]
 fn body_file_is_read_instead_of_stdin() {
-    let path = std::env::temp_dir().join(format!("hookline-e2e-body-{}.json", std::process::id()));
+    let dir = TempDir::new("e2e-body");
+    let path = dir.join("body.json");
     std::fs::write(&path, BODY).unwrap();
     let file = path.to_str().unwrap();
     let from_file = sign(
@@ -248,7 +250,6 @@ fn body_file_is_read_instead_of_stdin() {
         ],
         b"ignored",
     );
-    std::fs::remove_file(&path).unwrap();
     assert_eq!(
         from_file,
         "sha256=5c825d44fd16dd7d873b983b46211f10a6428b030de31b3a41bb5d16ebb85844"

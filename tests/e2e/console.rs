@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use hookline_e2e::bin_path;
 use hookline_e2e::daemon::{Daemon, DaemonConfig};
-use hookline_e2e::receiver::{Receiver, Reply};
-use hookline_e2e::wait::{DEFAULT_DEADLINE, wait_until};
+use hookline_test_support::receiver::{Receiver, Reply};
+use hookline_test_support::wait::{DEFAULT_DEADLINE, eventually};
 use serde_json::json;
 
 static SESSIONS: AtomicU32 = AtomicU32::new(0);
@@ -74,7 +74,7 @@ impl Tmux {
 
     /// Waits until the screen shows every one of `texts`.
     async fn wait_for(&self, texts: &[&str]) -> String {
-        wait_until(
+        eventually(
             &format!("the console to show {texts:?}"),
             DEFAULT_DEADLINE,
             || async {
@@ -147,7 +147,7 @@ async fn the_console_shows_deliveries_retries_a_failure_and_pauses_a_webhook() {
     tmux.keys(&["r"]);
     tmux.wait_for(&["requested: now pending"]).await;
     // The daemon made a second attempt of exactly one delivery.
-    let retried = wait_until(
+    let retried = eventually(
         "the retried delivery's second attempt",
         DEFAULT_DEADLINE,
         || async {

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hookline_e2e::daemon::{Daemon, DaemonConfig, TOKEN};
-use hookline_e2e::receiver::{Receiver, Reply};
-use hookline_e2e::wait::wait_until;
+use hookline_test_support::receiver::{Receiver, Reply};
+use hookline_test_support::wait::eventually;
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -132,7 +132,7 @@ async fn no_accepted_event_is_lost_under_kill_9() {
     for (i, pause) in pauses.iter().enumerate() {
         // Events are flowing (some accepted since the last start), then a random moment.
         let before = accepted_count();
-        wait_until(
+        eventually(
             "events accepted since the last start",
             Duration::from_secs(15),
             || async {
@@ -161,7 +161,7 @@ async fn no_accepted_event_is_lost_under_kill_9() {
     };
     assert!(!accepted.is_empty());
     for path in ["/ledger", "/flaky"] {
-        wait_until(
+        eventually(
             &format!("every accepted event delivered to {path}"),
             Duration::from_secs(60),
             || async {
@@ -198,7 +198,7 @@ async fn no_accepted_event_is_lost_under_kill_9() {
     }
 
     // Nothing is left behind in the store either: every delivery ends delivered.
-    let stats = wait_until(
+    let stats = eventually(
         "no pending delivery left",
         Duration::from_secs(30),
         || async {

@@ -2,7 +2,7 @@
 //! nothing new, also in a batch and after a restart.
 
 use hookline_e2e::daemon::{Daemon, DaemonConfig};
-use hookline_e2e::receiver::Receiver;
+use hookline_test_support::receiver::Receiver;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use hookline_e2e::daemon::{Daemon, DaemonConfig};
-use hookline_e2e::plugins::{plugin, shared_cache_dir};
-use hookline_e2e::receiver::Receiver;
 use hookline_e2e::signatures::marionette_signature;
-use hookline_e2e::wait::wait_until;
+use hookline_test_support::plugins::{plugin, shared_cache_dir};
+use hookline_test_support::receiver::Receiver;
+use hookline_test_support::wait::eventually;
 use serde_json::{Value, json};
 
 const SECRET: &str = "e2e-plugin-secret-0123456789";
@@ -70,7 +70,7 @@ async fn every_example_plugin_delivers_its_transformed_signed_request() {
     let wait = |path: &'static str, n: usize| {
         let receiver = &receiver;
         async move {
-            wait_until(
+            eventually(
                 &format!("{n} request(s) to {path}"),
                 Duration::from_secs(90),
                 || async {

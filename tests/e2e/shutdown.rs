@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hookline_e2e::daemon::{Daemon, DaemonConfig};
-use hookline_e2e::receiver::{Receiver, Reply};
+use hookline_test_support::receiver::{Receiver, Reply};
 use serde_json::json;
 
 const EVENTS: usize = 10;

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use hookline_e2e::daemon::{Daemon, DaemonConfig, TOKEN};
 use hookline_e2e::python::StandardWebhooksReceiver;
-use hookline_e2e::receiver::{Receiver, Recorded};
 use hookline_e2e::signatures::{
     marionette_signature, standard_header_contains, standard_signature,
 };
+use hookline_test_support::receiver::{Receiver, Recorded};
 use reqwest::Method;
 use serde_json::{Value, json};
 

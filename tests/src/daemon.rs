@@ -11,8 +11,8 @@ use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use crate::tempdir::TempDir;
-use crate::wait::{DEFAULT_DEADLINE, POLL_INTERVAL, wait_until};
+use hookline_test_support::TempDir;
+use hookline_test_support::wait::{DEFAULT_DEADLINE, POLL_INTERVAL, eventually};
 
 /// The API token every test daemon uses.
 pub const TOKEN: &str = "test-token-0123456789";
@@ -168,7 +168,7 @@ impl Daemon {
     /// Writes `config` into a fresh directory, starts `hookline serve --config` on a free
     /// port and waits until `/healthz` answers.
     pub async fn start(config: DaemonConfig) -> Daemon {
-        let dir = TempDir::new("daemon");
+        let dir = TempDir::new("e2e-daemon");
         let config_path = dir.path().join("hookline.toml");
         let mut daemon = Daemon {
             dir,
@@ -236,35 +236,34 @@ impl Daemon {
         let stdout_path = self.log_path(n, "stdout");
         let stderr_path = self.log_path(n, "stderr");
         let child = self.child.as_mut().expect("a child process");
-        let start = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&stdout_path).unwrap_or_default();
-            if let Some(port) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("hookline: listening on http://"))
-                .and_then(|addr| addr.trim().rsplit(':').next())
-                .and_then(|p| p.parse::<u16>().ok())
-            {
-                return Ok(port);
-            }
-            if let Some(status) = child.try_wait().expect("poll the daemon") {
-                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                return Err(format!("exit {status}; stderr:\n{stderr}"));
-            }
-            assert!(
-                start.elapsed() < DEFAULT_DEADLINE,
-                "hookline serve did not report its address within {DEFAULT_DEADLINE:?}; stdout:\n{text}\nstderr:\n{}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(
+            "hookline serve to report its address",
+            DEFAULT_DEADLINE,
+            async || {
+                let text = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+                let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                if let Some(port) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("hookline: listening on http://"))
+                    .and_then(|addr| addr.trim().rsplit(':').next())
+                    .and_then(|p| p.parse::<u16>().ok())
+                {
+                    return Ok(Ok(port));
+                }
+                if let Some(status) = child.try_wait().expect("poll the daemon") {
+                    return Ok(Err(format!("exit {status}; stderr:\n{}", stderr())));
+                }
+                Err(format!("stdout:\n{text}\nstderr:\n{}", stderr()))
+            },
+        )
+        .await
     }
 
     async fn wait_healthy(&mut self) {
         let url = format!("{}/healthz", self.url());
         let http = self.http.clone();
         let stderr = self.log_path(self.starts, "stderr");
-        wait_until("the daemon's /healthz", DEFAULT_DEADLINE, || {
+        eventually("the daemon's /healthz", DEFAULT_DEADLINE, || {
             let exited = self
                 .child
                 .as_mut()
@@ -342,7 +341,7 @@ impl Daemon {
     pub async fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
         let status = {
             let child = self.child.as_mut().expect("the daemon is running");
-            wait_until("the daemon to exit", deadline, || {
+            eventually("the daemon to exit", deadline, || {
                 let polled = child.try_wait();
                 async move {
                     match polled {
@@ -500,7 +499,7 @@ impl Daemon {
     /// Waits until webhook `webhook` has exactly `n` deliveries, all in a terminal status,
     /// and returns them with their details (attempts included), oldest first.
     pub async fn wait_settled(&self, webhook: &str, n: usize) -> Vec<Value> {
-        let summaries = wait_until(
+        let summaries = eventually(
             &format!("{n} settled deliveries of webhook `{webhook}`"),
             DEFAULT_DEADLINE,
             || async {
@@ -561,7 +560,7 @@ pub fn clean_env(cmd: &mut Command) {
 /// Runs `hookline serve --config <file with text>` expecting it to refuse to start: returns
 /// its output once it exits (failing the test if it is still running after 15 s).
 pub fn serve_expecting_failure(config_text: &str, env: &[(&str, &str)]) -> Output {
-    let dir = TempDir::new("badconfig");
+    let dir = TempDir::new("e2e-badconfig");
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, config_text).expect("write the config file");
     let mut cmd = crate::hookline();

@@ -1,19 +1,16 @@
 //! Helpers for the end-to-end tests: locating the real binaries built by
-//! `cargo build --workspace`, running them, and waiting for conditions with deadlines.
+//! `cargo build --workspace` and running them.
 //!
 //! - [`daemon::Daemon`]: a real `hookline serve` in its own directory and port, killed on drop.
-//! - [`receiver::Receiver`]: a programmable loopback receiver recording every request.
 //! - [`python::StandardWebhooksReceiver`]: the official Standard Webhooks library, verifying.
 //! - [`signatures`]: both signature schemes computed from their specification alone.
-//! - [`wait::wait_until`]: poll a condition until a deadline.
+//!
+//! The helpers every crate's tests share are in `hookline_test_support`: the loopback
+//! receiver (`receiver::Receiver`), `eventually`, `TempDir` and the example plugins.
 
 pub mod daemon;
-pub mod plugins;
 pub mod python;
-pub mod receiver;
 pub mod signatures;
-pub mod tempdir;
-pub mod wait;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

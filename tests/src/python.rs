@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::tempdir::TempDir;
-use crate::wait::{DEFAULT_DEADLINE, POLL_INTERVAL};
+use hookline_test_support::TempDir;
+use hookline_test_support::wait::{DEFAULT_DEADLINE, POLL_INTERVAL};
 
 /// The Python interpreter: `HOOKLINE_E2E_PYTHON`, else `python3`.
 pub fn python() -> String {
@@ -36,7 +36,7 @@ pub struct StandardWebhooksReceiver {
 impl StandardWebhooksReceiver {
     /// Starts the receiver and waits until it listens.
     pub fn start() -> StandardWebhooksReceiver {
-        let dir = TempDir::new("pyreceiver");
+        let dir = TempDir::new("e2e-pyreceiver");
         let secrets = dir.path().join("secrets.json");
         std::fs::write(&secrets, "{}").expect("write the secrets file");
         let script = receiver_script("standard_webhooks_receiver.py");

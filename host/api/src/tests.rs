@@ -1,13 +1,9 @@
 //! Tests of the API: a real engine over a real SQLite store, served on 127.0.0.1:0 and
 //! called with a real HTTP client, delivering to a real receiver on 127.0.0.1:0.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -20,98 +16,13 @@ use hookline_core::secret::Sealer;
 use hookline_engine::http::{HttpSender, SenderConfig};
 use hookline_engine::ssrf::NetworkPolicy;
 use hookline_engine::{Engine, EngineConfig, EngineEvent, EventInput, WebhookSpec};
-use hookline_store::Store;
-use hookline_store::sqlite::{SqliteOptions, SqliteStore};
+use hookline_test_support::receiver::{Receiver, Reply};
+use hookline_test_support::store::TempStore;
+use hookline_test_support::{DEFAULT_DEADLINE, eventually};
 
 const TOKEN: &str = "test-token-0123456789";
 const MAX_REQUEST_BYTES: usize = 8 * 1024;
 const MAX_BATCH: usize = 5;
-
-/// A unique directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "hookline-api-{}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// One request a receiver got.
-#[derive(Debug, Clone)]
-struct Hit {
-    path: String,
-    body: Bytes,
-}
-
-/// A webhook receiver on 127.0.0.1:0 answering `status` and recording every request.
-#[derive(Debug, Clone)]
-struct Receiver {
-    base: String,
-    hits: Arc<Mutex<Vec<Hit>>>,
-    status: Arc<AtomicU16>,
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let receiver = Receiver {
-            base: format!("http://{addr}"),
-            hits: Arc::new(Mutex::new(Vec::new())),
-            status: Arc::new(AtomicU16::new(200)),
-        };
-        let app = axum::Router::new()
-            .fallback(record)
-            .with_state(receiver.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        receiver
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn answer(&self, status: u16) {
-        self.status.store(status, Ordering::SeqCst);
-    }
-
-    fn hits_on(&self, path: &str) -> Vec<Hit> {
-        self.hits
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|h| h.path == path)
-            .cloned()
-            .collect()
-    }
-}
-
-async fn record(
-    State(r): State<Receiver>,
-    uri: Uri,
-    _headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    r.hits.lock().unwrap().push(Hit {
-        path: uri.path().to_owned(),
-        body,
-    });
-    StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap()
-}
 
 /// A running engine and API, and a client for it.
 struct Harness {
@@ -120,7 +31,7 @@ struct Harness {
     engine: Engine,
     receiver: Receiver,
     stop: CancellationToken,
-    _dir: TempDir,
+    _store: TempStore,
 }
 
 /// What an API call answered.
@@ -143,17 +54,14 @@ impl Answer {
 
 impl Harness {
     async fn start() -> Harness {
-        let dir = TempDir::new();
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.0.join("hookline.db"), SqliteOptions::default()).unwrap(),
-        );
+        let store = TempStore::open("api");
         let sender = HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback()).unwrap();
         let cfg = EngineConfig {
             poll_interval: Duration::from_millis(50),
             retention: None,
             ..EngineConfig::default()
         };
-        let engine = Engine::start(store, sender, Sealer::from_bytes(&[7; 32]), cfg)
+        let engine = Engine::start(store.dyn_store(), sender, Sealer::from_bytes(&[7; 32]), cfg)
             .await
             .unwrap();
         let app = router(
@@ -179,7 +87,7 @@ impl Harness {
             engine,
             receiver: Receiver::start().await,
             stop,
-            _dir: dir,
+            _store: store,
         }
     }
 
@@ -264,10 +172,14 @@ impl Harness {
 
     /// Waits until the one delivery of `event_id` has `status`; returns it.
     async fn wait_status(&self, event_id: &str, status: &str) -> Value {
-        eventually(&format!("a delivery of {event_id} {status}"), || async {
-            let items = self.deliveries_of(event_id).await;
-            items.into_iter().find(|d| d["status"] == status)
-        })
+        eventually(
+            &format!("a delivery of {event_id} {status}"),
+            DEFAULT_DEADLINE,
+            || async {
+                let items = self.deliveries_of(event_id).await;
+                items.into_iter().find(|d| d["status"] == status)
+            },
+        )
         .await
     }
 }
@@ -279,25 +191,6 @@ fn task_event(id: Option<&str>) -> Value {
         "resource": {"id": "t-1", "type": "task", "labels": {"team": "core"}},
         "data": {"title": "write the API", "n": 1}
     })
-}
-
-/// Polls `check` every 20 ms until it gives a value, for at most 10 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -600,9 +493,11 @@ async fn an_event_is_delivered_and_its_delivery_shows_the_attempt() {
     assert!(a.headers.get("idempotent-replayed").is_none());
     let event_id = a.json["event_id"].as_str().unwrap().to_owned();
 
-    let hit = eventually("the receiver to get the event", || async {
-        h.receiver.hits_on("/billing").into_iter().next()
-    })
+    let hit = eventually(
+        "the receiver to get the event",
+        DEFAULT_DEADLINE,
+        || async { h.receiver.requests_to("/billing").into_iter().next() },
+    )
     .await;
     let payload: Value = serde_json::from_slice(&hit.body).unwrap();
     assert_eq!(payload["event"], "task.created", "{payload:#}");
@@ -711,7 +606,7 @@ async fn a_batch_is_all_or_nothing_and_errors_name_the_index() {
         h.wait_status(r["event_id"].as_str().unwrap(), "delivered")
             .await;
     }
-    assert_eq!(h.receiver.hits_on("/billing").len(), 3);
+    assert_eq!(h.receiver.requests_to("/billing").len(), 3);
     h.stop().await;
 }
 
@@ -732,15 +627,19 @@ async fn a_paused_webhook_holds_its_deliveries_until_resumed() {
 
     // The active webhook got the event: the paused one would have by now, had it not been
     // paused.
-    eventually("the active webhook's delivery", || async {
-        let items = h.deliveries_of(&event_id).await;
-        items
-            .iter()
-            .any(|d| d["webhook_id"] == "audit" && d["status"] == "delivered")
-            .then_some(())
-    })
+    eventually(
+        "the active webhook's delivery",
+        DEFAULT_DEADLINE,
+        || async {
+            let items = h.deliveries_of(&event_id).await;
+            items
+                .iter()
+                .any(|d| d["webhook_id"] == "audit" && d["status"] == "delivered")
+                .then_some(())
+        },
+    )
     .await;
-    assert!(h.receiver.hits_on("/billing").is_empty());
+    assert!(h.receiver.requests_to("/billing").is_empty());
     let held = h.deliveries_of(&event_id).await;
     let held = held.iter().find(|d| d["webhook_id"] == "billing").unwrap();
     assert_eq!(held["status"], "pending", "{held:#}");
@@ -749,15 +648,19 @@ async fn a_paused_webhook_holds_its_deliveries_until_resumed() {
     let a = h.post_empty("/v1/webhooks/billing/resume").await;
     assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
     assert_eq!(a.json["state"], "active");
-    eventually("the resumed webhook's delivery", || async {
-        let items = h.deliveries_of(&event_id).await;
-        items
-            .iter()
-            .any(|d| d["webhook_id"] == "billing" && d["status"] == "delivered")
-            .then_some(())
-    })
+    eventually(
+        "the resumed webhook's delivery",
+        DEFAULT_DEADLINE,
+        || async {
+            let items = h.deliveries_of(&event_id).await;
+            items
+                .iter()
+                .any(|d| d["webhook_id"] == "billing" && d["status"] == "delivered")
+                .then_some(())
+        },
+    )
     .await;
-    assert_eq!(h.receiver.hits_on("/billing").len(), 1);
+    assert_eq!(h.receiver.requests_to("/billing").len(), 1);
     h.stop().await;
 }
 
@@ -765,7 +668,7 @@ async fn a_paused_webhook_holds_its_deliveries_until_resumed() {
 async fn a_failed_delivery_can_be_retried_and_replayed() {
     let h = Harness::start().await;
     h.webhook("billing").await;
-    h.receiver.answer(400);
+    h.receiver.script("/billing", vec![Reply::Status(400)]);
 
     let a = h.emit(task_event(None)).await;
     let event_id = a.json["event_id"].as_str().unwrap().to_owned();
@@ -775,7 +678,7 @@ async fn a_failed_delivery_can_be_retried_and_replayed() {
     let id = failed["id"].as_str().unwrap().to_owned();
 
     // A delivered delivery cannot be retried; a failed one can.
-    h.receiver.answer(200);
+    h.receiver.script("/billing", vec![Reply::Status(200)]);
     let a = h.post_empty(&format!("/v1/deliveries/{id}/retry")).await;
     assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
     assert_eq!(a.json["id"], id);
@@ -791,12 +694,12 @@ async fn a_failed_delivery_can_be_retried_and_replayed() {
     let replay_id = a.json["id"].as_str().unwrap().to_owned();
     assert_ne!(replay_id, id);
     assert_eq!(a.json["event_id"], event_id.as_str());
-    eventually("the replay to be delivered", || async {
+    eventually("the replay to be delivered", DEFAULT_DEADLINE, || async {
         let d = h.get(&format!("/v1/deliveries/{replay_id}")).await;
         (d.json["status"] == "delivered").then_some(())
     })
     .await;
-    assert_eq!(h.receiver.hits_on("/billing").len(), 3);
+    assert_eq!(h.receiver.requests_to("/billing").len(), 3);
     h.stop().await;
 }
 

@@ -740,118 +740,51 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     use super::*;
     use std::net::SocketAddr;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use axum::Router;
-    use axum::extract::{ConnectInfo, Path, State};
-    use axum::http::StatusCode;
-    use axum::routing::{any, post};
 
     use hookline_core::signing::{self, Scheme, SigningKey, VerifyingKey};
+    use hookline_test_support::receiver::{Receiver, Reply};
 
     // --- A real receiver on 127.0.0.1:0 --------------------------------------------------
 
-    #[derive(Debug, Default)]
-    struct Seen {
-        hits: AtomicUsize,
-        target_hits: AtomicUsize,
-        last: Mutex<Option<(HeaderMap, Bytes)>>,
+    /// The loopback receiver, scripted with the answers these tests expect: `/ok`, `/busy`
+    /// (429 with `Retry-After`), `/hang`, `/redirect` (to `/target`), `/huge` (5 MiB) and
+    /// `/peer` (the client's address). `/status/{code}` is scripted by its test.
+    async fn receiver() -> (SocketAddr, Receiver) {
+        let receiver = Receiver::start().await;
+        let body = |code: u16, headers: &[(&str, &str)], body: Bytes| {
+            let headers = headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect();
+            vec![Reply::Body(code, headers, body)]
+        };
+        receiver.script("/ok", body(200, &[], Bytes::from_static(b"thanks")));
+        receiver.script(
+            "/busy",
+            body(
+                429,
+                &[("retry-after", "7")],
+                Bytes::from_static(b"slow down"),
+            ),
+        );
+        receiver.script("/hang", vec![Reply::Hang]);
+        receiver.script("/redirect", vec![Reply::Redirect("/target".to_owned())]);
+        receiver.script("/huge", body(200, &[], vec![b'x'; 5 * 1024 * 1024].into()));
+        receiver.script("/peer", vec![Reply::Peer]);
+        (receiver.addr(), receiver)
     }
 
-    impl Seen {
-        fn record(&self, headers: HeaderMap, body: Bytes) {
-            self.hits.fetch_add(1, Ordering::SeqCst);
-            *self.last.lock().unwrap() = Some((headers, body));
+    /// The headers and body of the last request the receiver got.
+    fn last(receiver: &Receiver) -> (HeaderMap, Bytes) {
+        let request = receiver.requests().pop().expect("a request");
+        let mut headers = HeaderMap::new();
+        for (name, value) in &request.headers {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
         }
-        fn hits(&self) -> usize {
-            self.hits.load(Ordering::SeqCst)
-        }
-        fn last(&self) -> (HeaderMap, Bytes) {
-            self.last.lock().unwrap().clone().expect("a request")
-        }
-    }
-
-    type Shared = State<Arc<Seen>>;
-
-    async fn receiver() -> (SocketAddr, Arc<Seen>) {
-        let seen = Arc::new(Seen::default());
-        let app = Router::new()
-            .route(
-                "/ok",
-                post(|State(s): Shared, h: HeaderMap, b: Bytes| async move {
-                    s.record(h, b);
-                    "thanks"
-                }),
-            )
-            .route(
-                "/status/{code}",
-                post(
-                    |State(s): Shared, Path(code): Path<u16>, h: HeaderMap, b: Bytes| async move {
-                        s.record(h, b);
-                        (
-                            StatusCode::from_u16(code).unwrap(),
-                            format!("status {code}"),
-                        )
-                    },
-                ),
-            )
-            .route(
-                "/busy",
-                post(|State(s): Shared, h: HeaderMap, b: Bytes| async move {
-                    s.record(h, b);
-                    (
-                        StatusCode::TOO_MANY_REQUESTS,
-                        [("retry-after", "7")],
-                        "slow down",
-                    )
-                }),
-            )
-            .route(
-                "/hang",
-                post(|State(s): Shared, h: HeaderMap, b: Bytes| async move {
-                    s.record(h, b);
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                    "too late"
-                }),
-            )
-            .route(
-                "/redirect",
-                post(|State(s): Shared, h: HeaderMap, b: Bytes| async move {
-                    s.record(h, b);
-                    (StatusCode::FOUND, [("location", "/target")])
-                }),
-            )
-            .route(
-                "/target",
-                any(|State(s): Shared| async move {
-                    s.target_hits.fetch_add(1, Ordering::SeqCst);
-                    "followed"
-                }),
-            )
-            .route(
-                "/huge",
-                post(|State(s): Shared, h: HeaderMap, b: Bytes| async move {
-                    s.record(h, b);
-                    vec![b'x'; 5 * 1024 * 1024]
-                }),
-            )
-            .route(
-                "/peer",
-                post(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
-            )
-            .with_state(Arc::clone(&seen));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
-        (addr, seen)
+        (headers, request.body)
     }
 
     fn sender(policy: NetworkPolicy) -> HttpSender {
@@ -890,7 +823,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_2xx_answer_is_delivered() {
-        let (addr, seen) = receiver().await;
+        let (addr, receiver) = receiver().await;
         let outcome = loopback().send(request(&format!("http://{addr}/ok"))).await;
         assert_eq!(outcome.status, Some(200));
         assert_eq!(outcome.verdict, Verdict::Success);
@@ -898,7 +831,7 @@ mod tests {
         assert_eq!(outcome.error, None);
         assert_eq!(outcome.response_excerpt.as_deref(), Some("thanks"));
         assert!(outcome.duration > Duration::ZERO);
-        let (headers, body) = seen.last();
+        let (headers, body) = last(&receiver);
         assert_eq!(body, BODY);
         assert_eq!(headers["content-type"], "application/json");
         assert_eq!(headers["user-agent"], DEFAULT_USER_AGENT);
@@ -908,7 +841,7 @@ mod tests {
 
     #[tokio::test]
     async fn statuses_are_classified() {
-        let (addr, seen) = receiver().await;
+        let (addr, receiver) = receiver().await;
         let sender = loopback();
         for (code, verdict, message) in [
             (
@@ -932,9 +865,10 @@ mod tests {
             (204, Verdict::Success, ""),
             (599, Verdict::Retryable, "receiver answered 599"),
         ] {
-            let outcome = sender
-                .send(request(&format!("http://{addr}/status/{code}")))
-                .await;
+            let path = format!("/status/{code}");
+            let answer = Bytes::from(format!("status {code}"));
+            receiver.script(&path, vec![Reply::Body(code, vec![], answer)]);
+            let outcome = sender.send(request(&format!("http://{addr}{path}"))).await;
             assert_eq!(outcome.status, Some(code));
             assert_eq!(outcome.verdict, verdict, "{code}");
             if verdict == Verdict::Success {
@@ -948,12 +882,12 @@ mod tests {
                 assert_eq!(outcome.response_excerpt, Some(format!("status {code}")));
             }
         }
-        assert_eq!(seen.hits(), 8);
+        assert_eq!(receiver.requests().len(), 8);
     }
 
     #[tokio::test]
     async fn retry_after_is_parsed() {
-        let (addr, _) = receiver().await;
+        let (addr, _receiver) = receiver().await;
         let outcome = loopback()
             .send(request(&format!("http://{addr}/busy")))
             .await;
@@ -965,7 +899,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hanging_receiver_times_out() {
-        let (addr, seen) = receiver().await;
+        let (addr, receiver) = receiver().await;
         let url = format!("http://{addr}/hang");
         let outcome = loopback()
             .send(request_with(&url, Duration::from_millis(300)))
@@ -978,12 +912,12 @@ mod tests {
             "{outcome:?}"
         );
         assert!(outcome.duration < Duration::from_secs(5), "{outcome:?}");
-        assert_eq!(seen.hits(), 1);
+        assert_eq!(receiver.requests().len(), 1);
     }
 
     #[tokio::test]
     async fn redirects_are_not_followed() {
-        let (addr, seen) = receiver().await;
+        let (addr, receiver) = receiver().await;
         let outcome = loopback()
             .send(request(&format!("http://{addr}/redirect")))
             .await;
@@ -995,13 +929,13 @@ mod tests {
                 "receiver answered 302 Found redirecting to http://{addr}/target; redirects are not followed"
             )
         );
-        assert_eq!(seen.hits(), 1);
-        assert_eq!(seen.target_hits.load(Ordering::SeqCst), 0);
+        assert_eq!(receiver.requests().len(), 1);
+        assert!(receiver.requests_to("/target").is_empty());
     }
 
     #[tokio::test]
     async fn a_huge_answer_is_read_only_up_to_the_limit() {
-        let (addr, _) = receiver().await;
+        let (addr, _receiver) = receiver().await;
         let sender = loopback();
         let url = format!("http://{addr}/huge");
         let outcome = sender.send(request(&url)).await;
@@ -1022,7 +956,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_oversized_payload_is_not_sent() {
-        let (addr, seen) = receiver().await;
+        let (addr, receiver) = receiver().await;
         let config = SenderConfig {
             max_payload_bytes: 16,
             ..SenderConfig::default()
@@ -1043,12 +977,16 @@ mod tests {
             ..request(&url)
         };
         assert!(sender.send(fits).await.is_success());
-        assert_eq!(seen.hits(), 1, "only the payload within the limit was sent");
+        assert_eq!(
+            receiver.requests().len(),
+            1,
+            "only the payload within the limit was sent"
+        );
     }
 
     #[tokio::test]
     async fn refused_destinations_are_blocked_before_sending() {
-        let (addr, seen) = receiver().await;
+        let (addr, receiver) = receiver().await;
         let default = sender(NetworkPolicy::default());
         let literal = default.send(request(&format!("http://{addr}/ok"))).await;
         assert_failed(&literal, ErrorKind::SsrfBlocked, Verdict::Permanent);
@@ -1073,13 +1011,13 @@ mod tests {
                 .starts_with("host `localhost` resolves only to refused addresses"),
             "{named:?}"
         );
-        assert_eq!(seen.hits(), 0);
+        assert_eq!(receiver.requests().len(), 0);
 
         let allowed = sender(NetworkPolicy::loopback())
             .send(request(&format!("http://localhost:{}/ok", addr.port())))
             .await;
         assert!(allowed.is_success(), "{allowed:?}");
-        assert_eq!(seen.hits(), 1);
+        assert_eq!(receiver.requests().len(), 1);
     }
 
     #[tokio::test]
@@ -1126,7 +1064,7 @@ mod tests {
 
     #[tokio::test]
     async fn custom_headers_cannot_replace_the_signature() {
-        let (addr, seen) = receiver().await;
+        let (addr, receiver) = receiver().await;
         let key = SigningKey::parse(Scheme::Marionette, "s3cret").unwrap();
         let now = 1_700_000_000;
         let sig =
@@ -1150,7 +1088,7 @@ mod tests {
             })
             .await;
         assert!(outcome.is_success(), "{outcome:?}");
-        let (headers, body) = seen.last();
+        let (headers, body) = last(&receiver);
         let all = |name: &str| -> Vec<_> { headers.get_all(name).iter().cloned().collect() };
         assert_eq!(
             all("x-webhook-signature"),
@@ -1166,7 +1104,7 @@ mod tests {
 
     #[tokio::test]
     async fn connections_are_reused() {
-        let (addr, _) = receiver().await;
+        let (addr, _receiver) = receiver().await;
         let sender = loopback();
         let url = format!("http://{addr}/peer");
         let first = sender.send(request(&url)).await.response_excerpt;
@@ -1177,12 +1115,12 @@ mod tests {
 
     #[tokio::test]
     async fn url_credentials_become_basic_auth() {
-        let (addr, seen) = receiver().await;
+        let (addr, receiver) = receiver().await;
         let outcome = loopback()
             .send(request(&format!("http://user:pa55@{addr}/ok")))
             .await;
         assert!(outcome.is_success(), "{outcome:?}");
-        let (headers, _) = seen.last();
+        let (headers, _) = last(&receiver);
         assert_eq!(headers["authorization"], "Basic dXNlcjpwYTU1");
     }
 
@@ -1449,7 +1387,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_huge_timeout_means_no_deadline() {
-        let (addr, _) = receiver().await;
+        let (addr, _receiver) = receiver().await;
         let url = format!("http://{addr}/ok");
         let outcome = loopback().send(request_with(&url, Duration::MAX)).await;
         assert!(outcome.is_success(), "{outcome:?}");

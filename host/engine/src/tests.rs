@@ -6,18 +6,14 @@
 //! only by `tokio::time::advance`. A retry due in an hour happens the moment the test
 //! advances an hour, and not a millisecond before.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::post;
 use hookline_core::event::ResourceInfo;
 use hookline_core::model::{DeliveryDetail, DeliveryFilter, DeliveryStatus, Millis};
 use hookline_core::retry::RetryPolicy;
 use hookline_core::secret::Sealer;
-use hookline_store::sqlite::{SqliteOptions, SqliteStore};
+use hookline_test_support::receiver::{Receiver, Reply};
+use hookline_test_support::store::TempStore;
 
 use crate::http::{HttpSender, SenderConfig};
 use crate::ssrf::NetworkPolicy;
@@ -42,43 +38,21 @@ fn manual_time() -> ManualTime {
     ManualTime { _hold: hold }
 }
 
-/// A receiver answering `503` to its first `failures` requests, then `200`.
-async fn receiver(failures: usize) -> (String, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let app = Router::new().route(
-        "/hook",
-        post(move || {
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            async move {
-                match n < failures {
-                    true => StatusCode::SERVICE_UNAVAILABLE,
-                    false => StatusCode::OK,
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/hook"), hits)
-}
-
 struct Fixture {
     engine: Engine,
-    hits: Arc<AtomicUsize>,
+    receiver: Receiver,
     _time: ManualTime,
-    _dir: tempfile::TempDir,
+    _store: TempStore,
 }
 
-async fn fixture(failures: usize, schedule: Vec<u64>) -> Fixture {
+/// An engine on a manual clock whose webhook `hook` has this retry schedule, and whose
+/// receiver gives these replies (the last one repeating).
+async fn fixture(replies: Vec<Reply>, schedule: Vec<u64>) -> Fixture {
     let time = manual_time();
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        SqliteStore::open(&dir.path().join("hookline.db"), SqliteOptions::default()).unwrap();
+    let store = TempStore::open("engine-clock");
     let sender = HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback()).unwrap();
     let engine = Engine::start(
-        Arc::new(store),
+        store.dyn_store(),
         sender,
         Sealer::from_bytes(&[7; 32]),
         EngineConfig {
@@ -93,11 +67,12 @@ async fn fixture(failures: usize, schedule: Vec<u64>) -> Fixture {
     )
     .await
     .unwrap();
-    let (url, hits) = receiver(failures).await;
+    let receiver = Receiver::start().await;
+    receiver.script("/hook", replies);
     engine
         .create_webhook(WebhookSpec {
             id: Some("hook".into()),
-            url,
+            url: receiver.url("/hook"),
             events: vec!["task.*".into()],
             max_attempts: Some(schedule.len() as u32 + 1),
             retry_schedule_seconds: Some(schedule),
@@ -107,13 +82,17 @@ async fn fixture(failures: usize, schedule: Vec<u64>) -> Fixture {
         .unwrap();
     Fixture {
         engine,
-        hits,
+        receiver,
         _time: time,
-        _dir: dir,
+        _store: store,
     }
 }
 
 impl Fixture {
+    fn hits(&self) -> usize {
+        self.receiver.requests_to("/hook").len()
+    }
+
     async fn emit(&self) -> String {
         let results = self
             .engine
@@ -172,7 +151,8 @@ impl Fixture {
 
 #[tokio::test(start_paused = true)]
 async fn retries_wait_for_their_due_time_and_not_a_moment_less() {
-    let f = fixture(2, vec![60, 3600]).await;
+    let replies = vec![Reply::Status(503), Reply::Status(503), Reply::Status(200)];
+    let f = fixture(replies, vec![60, 3600]).await;
     let id = f.emit().await;
 
     let first = f.attempts(&id, 1).await;
@@ -184,7 +164,7 @@ async fn retries_wait_for_their_due_time_and_not_a_moment_less() {
     // A second short of the first delay: the claimer holds it.
     tokio::time::advance(Duration::from_secs(59)).await;
     f.settle().await;
-    assert_eq!(f.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(f.hits(), 1);
     assert_eq!(f.detail(&id).await.summary.attempts, 1);
 
     // Due: the claimer wakes for it and tries again, exactly on time.
@@ -200,18 +180,18 @@ async fn retries_wait_for_their_due_time_and_not_a_moment_less() {
     // The last delay of the schedule, an hour, passes in no real time.
     tokio::time::advance(Duration::from_secs(3599)).await;
     f.settle().await;
-    assert_eq!(f.hits.load(Ordering::SeqCst), 2);
+    assert_eq!(f.hits(), 2);
     tokio::time::advance(Duration::from_secs(1)).await;
     let third = f.attempts(&id, 3).await;
     assert_eq!(third.summary.status, DeliveryStatus::Delivered);
     assert_eq!(third.attempts_detail[2].started_at, T0 + 3_660_000);
-    assert_eq!(f.hits.load(Ordering::SeqCst), 3);
+    assert_eq!(f.hits(), 3);
     f.engine.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_delivery_out_of_attempts_is_exhausted_after_the_whole_schedule() {
-    let f = fixture(usize::MAX, vec![5, 5]).await;
+    let f = fixture(vec![Reply::Status(503)], vec![5, 5]).await;
     let id = f.emit().await;
     for n in 1..=2 {
         f.attempts(&id, n).await;

@@ -95,32 +95,7 @@ pub enum DemoError {
     Rate(f64),
 }
 
-/// Where the redact plugin was looked for, and whether it was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PluginStatus {
-    /// Found (or given) at this path: the `redacted` webhook uses it.
-    Found(PathBuf),
-    /// Not found at any of these paths: the `redacted` webhook is left out.
-    Missing(Vec<PathBuf>),
-}
-
-/// The places `cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml`
-/// leaves the redact example, relative to the working directory (and under
-/// `CARGO_TARGET_DIR` when set); the first that exists, or every candidate.
-pub fn find_redact_plugin() -> PluginStatus {
-    let mut candidates = vec![PathBuf::from(
-        "plugins/target/wasm32-wasip2/release/redact.wasm",
-    )];
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        let dir = PathBuf::from(dir);
-        candidates.push(dir.join("wasm-plugins/wasm32-wasip2/release/redact.wasm"));
-        candidates.push(dir.join("wasm32-wasip2/release/redact.wasm"));
-    }
-    match candidates.iter().find(|p| p.is_file()) {
-        Some(p) => PluginStatus::Found(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
-        None => PluginStatus::Missing(candidates),
-    }
-}
+pub use crate::example_plugins::{PluginStatus, find_redact_plugin};
 
 /// What the receiver answered, by kind.
 #[derive(Debug, Default)]

@@ -8,6 +8,7 @@
 //!   signals and shutdown ([`daemon::Daemon`]).
 //! - [`demo`]: `hookline demo`, a daemon with a misbehaving receiver and synthetic events.
 //! - [`bench`]: `hookline bench`, the reproducible load benchmark.
+//! - [`example_plugins`]: where the built example plugins are found (demo and bench).
 //!
 //! The engine itself is `hookline_engine` (over a `hookline_store` store, with
 //! `hookline_plugin` transforms), served by `hookline_api`; the pure rules are
@@ -17,3 +18,4 @@ pub mod bench;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod example_plugins;

@@ -8,20 +8,21 @@
 //! `wasm_async`: the `wasm` call as the engine makes it, `transform_async` on a Tokio task.
 //!
 //! ```text
-//! cargo bench -p hookline-host --bench plugin
+//! cargo bench -p hookline-plugin --bench plugin
 //! ```
 //!
-//! The plugins are built first if needed (`cargo build --release --target wasm32-wasip2
-//! --manifest-path plugins/Cargo.toml`, into `<target>/wasm-plugins`). After Criterion's
+//! The plugins are built first if needed, by `hookline_test_support::plugins` (`cargo build
+//! --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml`, into
+//! `<target>/wasm-plugins`). After Criterion's
 //! report, a summary line gives both medians and their ratio.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use serde_json::Value;
+
+use hookline_test_support::plugins::plugin;
 
 use hookline_plugin::{
     LoadedPlugin, PluginError, PluginRuntime, PluginRuntimeConfig, TransformInput, TransformOutput,
@@ -97,54 +98,13 @@ fn wasm_async(
     sent(rt.block_on(runtime.transform_async(plugin, input, runtime.default_limits())))
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("the crate sits two levels below the workspace root")
-        .to_path_buf()
-}
-
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        Some(dir) => workspace_root().join(dir),
-        None => std::env::current_exe()
-            .ok()
-            .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
-            .unwrap_or_else(|| workspace_root().join("target")),
-    }
-}
-
-/// Builds the plugins (if needed) and returns `redact.wasm`.
-fn redact_wasm() -> PathBuf {
-    let dir = target_dir().join("wasm-plugins");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(workspace_root().join("plugins").join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &dir)
-        .status()
-        .expect("running cargo");
-    assert!(status.success(), "building the plugins failed");
-    dir.join("wasm32-wasip2")
-        .join("release")
-        .join("redact.wasm")
-}
-
 fn setup() -> (PluginRuntime, std::sync::Arc<LoadedPlugin>) {
     let runtime = PluginRuntime::new(PluginRuntimeConfig {
         max_concurrent_calls: 4,
         ..PluginRuntimeConfig::default()
     })
     .expect("runtime");
-    let plugin = runtime.load(&redact_wasm()).expect("redact loads");
+    let plugin = runtime.load(&plugin("redact")).expect("redact loads");
     // Both sides must produce the same document.
     let a: Value = serde_json::from_slice(&native(PAYLOAD.as_bytes())).expect("JSON");
     let b: Value =

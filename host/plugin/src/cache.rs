@@ -254,16 +254,12 @@ mod tests {
     #[test]
     fn a_directory_others_can_write_is_refused() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!(
-            "hookline-cache-perm-{}-{}",
-            std::process::id(),
-            hookline_core::ids::new_id("t")
-        ));
+        let tmp = hookline_test_support::TempDir::new("cache-perm");
+        let dir = tmp.join("cache");
         create_private_dir(&dir).unwrap();
         assert_eq!(check_private(&dir), Ok(()));
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         let err = check_private(&dir).unwrap_err();
         assert!(err.contains("writable by other users"), "{err}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

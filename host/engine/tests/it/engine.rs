@@ -1,66 +1,40 @@
 //! The library API for embedders: `dispatch` with a result callback, `dispatch_sync`, and a
 //! shutdown that never races concurrent dispatches.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::post;
 use hookline_core::event::ResourceInfo;
 use hookline_core::model::{DeliveryFilter, DeliveryStatus};
 use hookline_core::secret::Sealer;
 use hookline_engine::http::{HttpSender, SenderConfig};
 use hookline_engine::ssrf::NetworkPolicy;
 use hookline_engine::{DeliveryResult, Engine, EngineConfig, EngineError, EventInput, WebhookSpec};
-use hookline_store::sqlite::{SqliteOptions, SqliteStore};
+use hookline_test_support::receiver::{Receiver, Reply};
+use hookline_test_support::store::TempStore;
+use hookline_test_support::{DEFAULT_DEADLINE, eventually};
 
 struct Fixture {
     engine: Engine,
-    hits: Arc<AtomicUsize>,
+    receiver: Receiver,
     url: String,
-    _dir: TempDir,
+    _store: TempStore,
 }
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+impl Fixture {
+    /// The requests the webhook's receiver got.
+    fn hits(&self) -> usize {
+        self.receiver.requests_to("/hook").len()
     }
 }
 
-async fn receiver(status: StatusCode) -> (String, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let app = Router::new().route(
-        "/hook",
-        post(move || {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                status
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/hook"), hits)
-}
-
-async fn fixture(status: StatusCode) -> Fixture {
-    let dir = std::env::temp_dir().join(format!(
-        "hookline-it-engine-{}-{}",
-        std::process::id(),
-        hookline_core::ids::new_id("t")
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = SqliteStore::open(&dir.join("hookline.db"), SqliteOptions::default()).unwrap();
+/// An engine over a fresh store, with one webhook `hook` (one attempt) to a receiver
+/// answering `status`.
+async fn fixture(status: u16) -> Fixture {
+    let store = TempStore::open("it-engine");
     let sender = HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback()).unwrap();
     let engine = Engine::start(
-        Arc::new(store),
+        store.dyn_store(),
         sender,
         Sealer::from_bytes(&[7; 32]),
         EngineConfig {
@@ -71,7 +45,9 @@ async fn fixture(status: StatusCode) -> Fixture {
     )
     .await
     .unwrap();
-    let (url, hits) = receiver(status).await;
+    let receiver = Receiver::start().await;
+    receiver.script("/hook", vec![Reply::Status(status)]);
+    let url = receiver.url("/hook");
     engine
         .create_webhook(WebhookSpec {
             id: Some("hook".into()),
@@ -84,9 +60,9 @@ async fn fixture(status: StatusCode) -> Fixture {
         .unwrap();
     Fixture {
         engine,
-        hits,
+        receiver,
         url,
-        _dir: TempDir(dir),
+        _store: store,
     }
 }
 
@@ -99,17 +75,9 @@ fn event(key: &str) -> EventInput {
     }
 }
 
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dispatch_reports_each_result_to_its_callback() {
-    let f = fixture(StatusCode::OK).await;
+    let f = fixture(200).await;
     let results: Arc<Mutex<Vec<DeliveryResult>>> = Arc::default();
     let sink = results.clone();
     let receipt = f
@@ -118,21 +86,24 @@ async fn dispatch_reports_each_result_to_its_callback() {
         .await
         .unwrap();
     assert_eq!(receipt.deliveries, 1);
-    eventually("the callback", async || !results.lock().unwrap().is_empty()).await;
+    eventually("the callback", DEFAULT_DEADLINE, async || {
+        !results.lock().unwrap().is_empty()
+    })
+    .await;
     let r = results.lock().unwrap()[0].clone();
     assert_eq!(r.event_id, receipt.event_id);
     assert_eq!(r.status, DeliveryStatus::Delivered);
     assert_eq!(r.status_code, Some(200));
-    assert_eq!(f.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(f.hits(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dispatch_sync_delivers_inline_without_storing() {
-    let f = fixture(StatusCode::SERVICE_UNAVAILABLE).await;
+    let f = fixture(503).await;
     let r = f.engine.dispatch_sync("hook", event("k2")).await.unwrap();
     assert_eq!(r.status, DeliveryStatus::Exhausted);
     assert_eq!(r.status_code, Some(503));
-    assert_eq!(f.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(f.hits(), 1);
     let stored = f
         .engine
         .list_deliveries(DeliveryFilter::default())
@@ -149,7 +120,7 @@ async fn dispatch_sync_delivers_inline_without_storing() {
 /// accepted one is in the store afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_never_races_concurrent_dispatch() {
-    let f = fixture(StatusCode::OK).await;
+    let f = fixture(200).await;
     let mut tasks = Vec::new();
     for t in 0..8 {
         let engine = f.engine.clone();

@@ -2,20 +2,14 @@
 //! examples, the hostile fixtures, isolation between calls, hot reload, the disk cache,
 //! and deliveries end to end (transformed, signed over the bytes sent, skipped, failed).
 //!
-//! The plugins are built once per test binary, on first use, with
-//! `cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml` into
-//! `<target>/wasm-plugins` (its own target directory: no lock shared with the outer build).
+//! The plugins are built once per test binary, on first use, by
+//! `hookline_test_support::plugins` (into `<target>/wasm-plugins`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use serde_json::{Value, json};
 
 use hookline_core::event::ResourceInfo;
@@ -28,88 +22,15 @@ use hookline_engine::{Engine, EngineConfig, EventInput, WebhookSpec};
 use hookline_plugin::{
     PluginError, PluginLimits, PluginRuntime, PluginRuntimeConfig, TransformInput, TransformOutput,
 };
-use hookline_store::sqlite::{SqliteOptions, SqliteStore};
+use hookline_test_support::TempDir;
+use hookline_test_support::eventually;
+use hookline_test_support::plugins::{plugin, shared_cache_dir};
+use hookline_test_support::receiver::Receiver;
+use hookline_test_support::store::TempStore;
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------
-
-/// The build output of the outer cargo (`target/`), where the plugins get their own
-/// target directory.
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        let dir = PathBuf::from(dir);
-        return if dir.is_absolute() {
-            dir
-        } else {
-            workspace_root().join(dir)
-        };
-    }
-    // <target>/<profile>/deps/it-<hash>
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.ancestors()
-        .nth(3)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| workspace_root().join("target"))
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("the crate sits two levels below the workspace root")
-        .to_path_buf()
-}
-
-fn wasm_target_dir() -> PathBuf {
-    target_dir().join("wasm-plugins")
-}
-
-/// Builds `plugins/` once per test binary; every test then finds its `.wasm` files.
-fn build_plugins() -> &'static Path {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let dir = wasm_target_dir();
-        let manifest = workspace_root().join("plugins").join("Cargo.toml");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let output = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
-            .arg(&manifest)
-            .env("CARGO_TARGET_DIR", &dir)
-            .output()
-            .map_err(|e| format!("running cargo: {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "building the plugins failed ({}):\n{}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        Ok(dir.join("wasm32-wasip2").join("release"))
-    });
-    match built {
-        Ok(dir) => dir,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// The `.wasm` of the plugin crate `name` (`redact`, `hostile-loop`, …).
-fn plugin(name: &str) -> PathBuf {
-    let path = build_plugins().join(format!("{}.wasm", name.replace('-', "_")));
-    assert!(path.is_file(), "{} was not built", path.display());
-    path
-}
-
-/// Compiled plugins survive test runs here (compiling in a debug build takes seconds).
-fn shared_cache_dir() -> PathBuf {
-    wasm_target_dir().join("hookline-plugin-cache")
-}
 
 fn config_with_cache(cache_dir: PathBuf) -> PluginRuntimeConfig {
     PluginRuntimeConfig {
@@ -125,26 +46,6 @@ fn runtime() -> &'static Arc<PluginRuntime> {
     RUNTIME.get_or_init(|| {
         Arc::new(PluginRuntime::new(config_with_cache(shared_cache_dir())).expect("runtime"))
     })
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "hookline-it-plugins-{what}-{}-{}",
-            std::process::id(),
-            hookline_core::ids::new_id("t")
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// About 1 KB: a `task.completed` event with labels, a prompt and nested data.
@@ -389,12 +290,12 @@ fn a_component_of_another_world_does_not_load() {
     assert!(err.to_string().contains("not a hookline plugin"), "{err}");
 
     // Neither does a file that is not a component.
-    let dir = TempDir::new("notwasm");
-    let path = dir.0.join("x.wasm");
+    let dir = TempDir::new("it-plugins-notwasm");
+    let path = dir.join("x.wasm");
     std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap();
     let err = runtime().load(&path).unwrap_err();
     assert!(err.to_string().contains("core WebAssembly module"), "{err}");
-    let err = runtime().load(&dir.0.join("missing.wasm")).unwrap_err();
+    let err = runtime().load(&dir.join("missing.wasm")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PluginLoad);
 }
 
@@ -540,8 +441,8 @@ fn every_call_gets_a_fresh_instance() {
 
 #[test]
 fn a_changed_file_is_reloaded_without_a_restart() {
-    let dir = TempDir::new("reload");
-    let path = dir.0.join("plugin.wasm");
+    let dir = TempDir::new("it-plugins-reload");
+    let path = dir.join("plugin.wasm");
     std::fs::copy(plugin("redact"), &path).unwrap();
     let rt = PluginRuntime::new(PluginRuntimeConfig {
         reload_check_interval: Duration::ZERO,
@@ -557,7 +458,7 @@ fn a_changed_file_is_reloaded_without_a_restart() {
     assert_eq!(String::from_utf8(out.body).unwrap(), PAYLOAD);
 
     // Replace it the recommended way (a new file renamed over the old one).
-    let tmp = dir.0.join("plugin.wasm.tmp");
+    let tmp = dir.join("plugin.wasm.tmp");
     std::fs::copy(plugin("cloudevents"), &tmp).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
     let second = rt.load(&path).unwrap();
@@ -590,8 +491,8 @@ fn a_changed_file_is_reloaded_without_a_restart() {
 
 #[test]
 fn compiled_plugins_are_cached_on_disk() {
-    let dir = TempDir::new("cache");
-    let cache = dir.0.join("cache");
+    let dir = TempDir::new("it-plugins-cache");
+    let cache = dir.join("cache");
     let wasm = plugin("cloudevents");
 
     let first = PluginRuntime::new(config_with_cache(cache.clone())).unwrap();
@@ -638,44 +539,16 @@ fn compiled_plugins_are_cached_on_disk() {
 // Deliveries through the engine
 // ---------------------------------------------------------------------------------------
 
-/// What the loopback receiver got.
-#[derive(Clone, Debug)]
-struct Received {
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+/// A receiver answering 200 on `/hook`, and that URL.
+async fn receiver() -> (String, Receiver) {
+    let receiver = Receiver::start().await;
+    (receiver.url("/hook"), receiver)
 }
 
-async fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
-    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-    let sink = got.clone();
-    let app = Router::new().route(
-        "/hook",
-        post(move |headers: HeaderMap, body: Bytes| {
-            let sink = sink.clone();
-            async move {
-                let headers = headers
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_owned()))
-                    .collect();
-                sink.lock().unwrap().push(Received {
-                    headers,
-                    body: body.to_vec(),
-                });
-                StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/hook"), got)
-}
-
-async fn engine(dir: &TempDir) -> Engine {
-    let store = SqliteStore::open(&dir.0.join("hookline.db"), SqliteOptions::default()).unwrap();
+async fn engine(store: &TempStore) -> Engine {
     let sender = HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback()).unwrap();
     Engine::start(
-        Arc::new(store),
+        store.dyn_store(),
         sender,
         Sealer::from_bytes(&[7; 32]),
         EngineConfig {
@@ -709,22 +582,15 @@ fn event(key: &str, labels: &[(&str, &str)]) -> EventInput {
     }
 }
 
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// How long a test waits for a delivery: compiling a plugin in a debug build on a busy
+/// machine takes a while.
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redacted_delivery_is_signed_over_the_bytes_sent() {
     let redact = plugin("redact");
-    let dir = TempDir::new("engine");
-    let engine = engine(&dir).await;
+    let store = TempStore::open("it-plugins-engine");
+    let engine = engine(&store).await;
     let (url, got) = receiver().await;
     let created = engine
         .create_webhook(WebhookSpec {
@@ -746,8 +612,8 @@ async fn a_redacted_delivery_is_signed_over_the_bytes_sent() {
         .ingest(vec![event("t1", &[("email", "ada@example.com")])])
         .await
         .unwrap();
-    let received = eventually("the delivery", async || {
-        got.lock().unwrap().first().cloned()
+    let received = eventually("the delivery", DELIVERY_DEADLINE, async || {
+        got.requests_to("/hook").first().cloned()
     })
     .await;
 
@@ -767,12 +633,12 @@ async fn a_redacted_delivery_is_signed_over_the_bytes_sent() {
         now,
     )
     .expect("the signature verifies over the transformed body");
-    let mut tampered = received.body.clone();
+    let mut tampered = received.body.to_vec();
     tampered.extend_from_slice(b" ");
     assert!(verify(Scheme::Standard, &[key], &received.headers, &tampered, now).is_err());
 
     // The stored attempt keeps the transformed body next to the original payload.
-    let id = eventually("the delivered status", async || {
+    let id = eventually("the delivered status", DELIVERY_DEADLINE, async || {
         let page = engine
             .list_deliveries(DeliveryFilter::default())
             .await
@@ -800,8 +666,8 @@ async fn plugins_skip_and_fail_deliveries_with_their_reasons() {
         plugin("hostile-trap"),
         plugin("hostile-loop"),
     );
-    let dir = TempDir::new("engine-skip");
-    let engine = engine(&dir).await;
+    let store = TempStore::open("it-plugins-engine-skip");
+    let engine = engine(&store).await;
     let (url, got) = receiver().await;
     let webhook = |id: &str, path: &Path, config: Value| WebhookSpec {
         id: Some(id.into()),
@@ -831,7 +697,7 @@ async fn plugins_skip_and_fail_deliveries_with_their_reasons() {
         .await
         .unwrap();
 
-    let settled = eventually("three settled deliveries", async || {
+    let settled = eventually("three settled deliveries", DELIVERY_DEADLINE, async || {
         let page = engine
             .list_deliveries(DeliveryFilter::default())
             .await
@@ -880,10 +746,7 @@ async fn plugins_skip_and_fail_deliveries_with_their_reasons() {
         other => panic!("{other:?}: {looped:?}"),
     }
 
-    assert!(
-        got.lock().unwrap().is_empty(),
-        "nothing reaches the receiver"
-    );
+    assert!(got.requests().is_empty(), "nothing reaches the receiver");
     engine.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -891,8 +754,8 @@ async fn plugins_skip_and_fail_deliveries_with_their_reasons() {
 /// its content type, signed over the exact bytes sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudevents_and_slack_deliveries_are_signed_over_what_they_send() {
-    let dir = TempDir::new("engine-examples");
-    let engine = engine(&dir).await;
+    let store = TempStore::open("it-plugins-engine-examples");
+    let engine = engine(&store).await;
     let (url, got) = receiver().await;
     let mut secrets = Vec::new();
     for (id, config) in [
@@ -917,9 +780,9 @@ async fn cloudevents_and_slack_deliveries_are_signed_over_what_they_send() {
         secrets.push((id, created.secret));
     }
     engine.ingest(vec![event("t2", &[])]).await.unwrap();
-    let received = eventually("both deliveries", async || {
-        let got = got.lock().unwrap();
-        (got.len() >= 2).then(|| got.clone())
+    let received = eventually("both deliveries", DELIVERY_DEADLINE, async || {
+        let got = got.requests_to("/hook");
+        (got.len() >= 2).then_some(got)
     })
     .await;
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use hookline::bench::{self, BenchOptions, Scenario, StoreChoice};
+use hookline::example_plugins::find_redact_plugin;
 
 /// Arguments of `hookline bench`.
 #[derive(Debug, Args)]
@@ -54,21 +55,8 @@ enum Output {
     Json,
 }
 
-/// Where `cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml`
-/// leaves the redact plugin, relative to the working directory.
-fn find_redact() -> Option<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
-        candidates.push(PathBuf::from(&dir).join("wasm-plugins/wasm32-wasip2/release/redact.wasm"));
-    }
-    candidates.push(PathBuf::from(
-        "plugins/target/wasm32-wasip2/release/redact.wasm",
-    ));
-    candidates.into_iter().find(|p| p.is_file())
-}
-
 pub(super) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let plugin = args.plugin.clone().or_else(find_redact);
+    let plugin = args.plugin.clone().or_else(|| find_redact_plugin().found());
     let scenarios = if args.scenarios.is_empty() {
         Scenario::ALL
             .into_iter()

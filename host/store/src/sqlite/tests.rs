@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -13,40 +12,21 @@ use super::*;
 use hookline_core::ids::new_id_at;
 use hookline_core::model::{DeliveryStatus, ErrorKind, Lease, NewDelivery};
 use hookline_core::signing::Scheme;
+use hookline_test_support::TempDir;
 
 const T0: Millis = 1_700_000_000_000;
 const OWNER: &str = "worker-a";
 
-/// A unique directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let unique = format!(
-            "hookline-sqlite-{name}-{}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        );
-        let dir = std::env::temp_dir().join(unique);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.0.join("data").join("hookline.db")
-    }
+/// Where the tests keep the database: a directory the store has to create.
+fn db(dir: &TempDir) -> PathBuf {
+    dir.join("data").join("hookline.db")
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// The store under test, opened here rather than by `hookline_test_support::store`: that
+/// one is another copy of this crate (see the support crate's docs), whose `SqliteStore`
+/// would not be this `SqliteStore`.
 fn open(dir: &TempDir) -> SqliteStore {
-    SqliteStore::open(&dir.db(), SqliteOptions::default()).unwrap()
+    SqliteStore::open(&db(dir), SqliteOptions::default()).unwrap()
 }
 
 fn webhook(id: &str) -> WebhookRecord {
@@ -162,7 +142,7 @@ fn assert_counters_match(path: &Path) {
 }
 
 async fn setup(name: &str, webhooks: &[&str]) -> (TempDir, SqliteStore) {
-    let dir = TempDir::new(name);
+    let dir = TempDir::new(&format!("sqlite-{name}"));
     let store = open(&dir);
     for w in webhooks {
         store.put_webhook(webhook(w), false).await.unwrap();
@@ -288,7 +268,7 @@ async fn ingest_claim_complete_round_trip() {
             .is_none()
     );
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
@@ -354,7 +334,7 @@ async fn a_known_idempotency_key_creates_nothing_and_reports_the_first_event() {
     assert_eq!(stats.events, 4);
     assert_eq!(stats.deliveries["pending"], 4);
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
@@ -392,7 +372,7 @@ async fn a_failing_command_fails_alone() {
     assert_eq!(stats.events, 50);
     assert_eq!(stats.deliveries["pending"], 50);
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
@@ -432,7 +412,7 @@ async fn a_batch_reusing_an_id_is_refused_whole_and_alone() {
         "{out:?}"
     );
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
@@ -564,7 +544,7 @@ async fn release_gives_deliveries_back_at_once() {
     let stats = store.stats(T0 + 13).await.unwrap();
     assert_eq!(stats.deliveries["in_flight"], 4);
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
@@ -703,7 +683,7 @@ async fn paused_and_disabled_webhooks_are_not_claimed() {
         })
     ));
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
@@ -786,7 +766,7 @@ async fn webhooks_are_stored_whole_and_deleting_one_cancels_its_pending_deliveri
         .unwrap();
     assert_eq!(store.stats(T0 + 2).await.unwrap().deliveries["canceled"], 2);
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
@@ -944,7 +924,7 @@ async fn retry_and_replay_follow_the_rules() {
         .unwrap();
     assert_eq!(summary.status, DeliveryStatus::Pending);
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
@@ -1117,7 +1097,7 @@ async fn listing_filters_and_pages_without_duplicates_or_gaps() {
     // i in 60..120 with i % 3 == 0 and i % 4 == 0: 60, 72, 84, 96, 108.
     assert_eq!(count(combined).await.0, 5);
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
@@ -1167,7 +1147,7 @@ async fn stats_count_by_status() {
     assert_eq!(later.deliveries["pending"], 6);
     assert_eq!(later.retry_waiting, 0);
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
@@ -1225,18 +1205,18 @@ async fn prune_removes_old_finished_deliveries_and_orphaned_events() {
         .unwrap();
     assert!(detail.payload.is_object(), "its event is kept");
     drop(store);
-    let conn = Connection::open(dir.db()).unwrap();
+    let conn = Connection::open(db(&dir)).unwrap();
     let attempts: i64 = conn
         .query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))
         .unwrap();
     assert_eq!(attempts, 0);
     drop(conn);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
 async fn everything_survives_close_and_reopen() {
-    let dir = TempDir::new("reopen");
+    let dir = TempDir::new("sqlite-reopen");
     let (delivered, pending_id, ev) = {
         let store = open(&dir);
         store.put_webhook(webhook("a"), false).await.unwrap();
@@ -1303,7 +1283,7 @@ async fn everything_survives_close_and_reopen() {
     assert_eq!(stats.events, 2);
     assert_eq!(stats.deliveries["delivered"], 1);
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1328,18 +1308,18 @@ async fn concurrent_ingest_is_all_stored_and_counted() {
     assert_eq!(stats.events, 64 * 20);
     assert_eq!(stats.deliveries["pending"], 64 * 20 * 2);
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
 async fn a_second_open_of_the_same_file_is_refused() {
-    let dir = TempDir::new("lock");
+    let dir = TempDir::new("sqlite-lock");
     let store = open(&dir);
-    match SqliteStore::open(&dir.db(), SqliteOptions::default()) {
+    match SqliteStore::open(&db(&dir), SqliteOptions::default()) {
         Err(StoreError::Backend(m)) => {
             assert!(m.starts_with("another hookline process"), "{m}");
             assert!(m.contains(&format!("(pid {})", std::process::id())), "{m}");
-            assert!(m.ends_with(&format!("holds {}", dir.db().display())), "{m}");
+            assert!(m.ends_with(&format!("holds {}", db(&dir).display())), "{m}");
         }
         other => panic!("{other:?}"),
     }
@@ -1350,10 +1330,10 @@ async fn a_second_open_of_the_same_file_is_refused() {
 
 #[tokio::test]
 async fn a_version_1_store_is_migrated_with_its_history() {
-    let dir = TempDir::new("migrate-v1");
-    std::fs::create_dir_all(dir.db().parent().unwrap()).unwrap();
+    let dir = TempDir::new("sqlite-migrate-v1");
+    std::fs::create_dir_all(db(&dir).parent().unwrap()).unwrap();
     {
-        let conn = Connection::open(dir.db()).unwrap();
+        let conn = Connection::open(db(&dir)).unwrap();
         conn.execute_batch(super::schema::MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "application_id", 0x486B_4C6E)
             .unwrap();
@@ -1398,7 +1378,7 @@ async fn a_version_1_store_is_migrated_with_its_history() {
     let stats = store.stats(T0).await.unwrap();
     assert_eq!(stats.oldest_pending_at, Some(T0));
     drop(store);
-    let conn = Connection::open(dir.db()).unwrap();
+    let conn = Connection::open(db(&dir)).unwrap();
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
@@ -1407,18 +1387,18 @@ async fn a_version_1_store_is_migrated_with_its_history() {
 
 #[tokio::test]
 async fn a_newer_schema_or_a_foreign_database_is_refused() {
-    let dir = TempDir::new("schema");
+    let dir = TempDir::new("sqlite-schema");
     drop(open(&dir));
     {
-        let conn = Connection::open(dir.db()).unwrap();
+        let conn = Connection::open(db(&dir)).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
     }
-    match SqliteStore::open(&dir.db(), SqliteOptions::default()) {
+    match SqliteStore::open(&db(&dir), SqliteOptions::default()) {
         Err(StoreError::Schema(m)) => assert!(m.contains("schema version 99"), "{m}"),
         other => panic!("{other:?}"),
     }
 
-    let foreign = dir.0.join("other.db");
+    let foreign = dir.join("other.db");
     {
         let conn = Connection::open(&foreign).unwrap();
         conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
@@ -1493,7 +1473,7 @@ async fn a_full_disk_refuses_writes_and_keeps_serving_reads() {
     assert_eq!(stats.events, 21);
     assert_eq!(stats.deliveries["delivered"], 20);
     drop(store);
-    assert_counters_match(&dir.db());
+    assert_counters_match(&db(&dir));
 }
 
 #[tokio::test]
@@ -1514,7 +1494,7 @@ async fn an_attempt_record_cannot_move_a_delivery_to_in_flight() {
 async fn the_hot_queries_use_their_indexes() {
     let (dir, store) = setup("plans", &["a"]).await;
     drop(store);
-    let conn = Connection::open(dir.db()).unwrap();
+    let conn = Connection::open(db(&dir)).unwrap();
     let plan = |sql: &str| -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
@@ -1567,7 +1547,7 @@ async fn the_log_starts_over_under_sustained_writes() {
     // as long as writes last (the checkpointer alone never reaches the last frame).
     let (dir, store) = setup("wal-restart", &["a"]).await;
     let payload = Bytes::from(vec![b'x'; 4096]);
-    let wal = dir.db().with_extension("db-wal");
+    let wal = db(&dir).with_extension("db-wal");
     let mut largest = 0;
     for batch in 0..120 {
         let events = (0..100)

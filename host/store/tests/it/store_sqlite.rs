@@ -3,9 +3,7 @@
 //! `host/store/src/sqlite/tests.rs`) cover each operation's rules.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use hookline_core::model::{
@@ -14,31 +12,9 @@ use hookline_core::model::{
 };
 use hookline_store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use hookline_store::{ClaimRequest, Store, StoreError};
+use hookline_test_support::TempDir;
 
 const T0: i64 = 1_700_000_000_000;
-
-/// A unique directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "hookline-it-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn webhook(id: &str) -> WebhookRecord {
     WebhookRecord {
@@ -84,8 +60,8 @@ fn event(n: i64) -> NewEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sqlite_store_keeps_its_state_across_a_restart() {
-    let dir = TempDir::new("store-restart");
-    let path = dir.0.join("nested").join("hookline.db");
+    let dir = TempDir::new("it-store-restart");
+    let path = dir.join("nested").join("hookline.db");
 
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&path, SqliteOptions::default()).unwrap());

@@ -1,20 +1,34 @@
-//! The example plugins, built once per test binary from the `plugins/` workspace into
-//! `<target>/wasm-plugins` (a target dir of its own, so the outer cargo's lock is not held).
+//! The plugins of `plugins/` (a cargo workspace of its own), built once per process for
+//! `wasm32-wasip2` into `<target>/wasm-plugins`: a target directory of its own, so the
+//! outer cargo's lock is not held while it builds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-fn target_dir() -> PathBuf {
-    // <target>/<profile>/deps/<test binary>
-    let exe = std::env::current_exe().expect("current test executable");
-    exe.ancestors()
-        .nth(3)
-        .expect("test executable lives in <target>/<profile>/deps")
+/// The workspace's root directory (this crate sits at `tests/support`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the crate sits two levels below the workspace root")
         .to_path_buf()
 }
 
-/// Where built plugins and their compiled-code cache live.
+/// The outer build's target directory: `CARGO_TARGET_DIR` when set, else found from the
+/// running executable (`<target>/<profile>/deps/<binary>`).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        Some(dir) => workspace_root().join(dir),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
+            .unwrap_or_else(|| workspace_root().join("target")),
+    }
+}
+
+/// Where the plugins are built, and their compiled-code cache lives.
 pub fn wasm_target_dir() -> PathBuf {
     target_dir().join("wasm-plugins")
 }
@@ -25,14 +39,13 @@ pub fn shared_cache_dir() -> PathBuf {
     wasm_target_dir().join("hookline-plugin-cache")
 }
 
+/// Builds `plugins/` once per process (`cargo build --release --target wasm32-wasip2
+/// --manifest-path plugins/Cargo.toml`); returns the directory of the `.wasm` files.
 fn build() -> &'static Path {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         let dir = wasm_target_dir();
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("plugins")
-            .join("Cargo.toml");
+        let manifest = workspace_root().join("plugins").join("Cargo.toml");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let output = Command::new(cargo)
             .args([
@@ -61,7 +74,8 @@ fn build() -> &'static Path {
     }
 }
 
-/// The `.wasm` of the example plugin `name` (`redact`, `cloudevents`, …), built if needed.
+/// The `.wasm` of the plugin crate `name` (`redact`, `cloudevents`, `hostile-loop`, …),
+/// built if needed.
 pub fn plugin(name: &str) -> PathBuf {
     let path = build().join(format!("{}.wasm", name.replace('-', "_")));
     assert!(path.is_file(), "{} was not built", path.display());

@@ -1,6 +1,17 @@
 //! A programmable webhook receiver: an axum server on `127.0.0.1:0`, in the test's own
 //! tokio runtime, that answers each path with a scripted sequence of replies and records
 //! every request (headers, body, arrival time) for assertions.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use hookline_test_support::receiver::{Receiver, Reply};
+//! let receiver = Receiver::start().await;
+//! receiver.script("/hook", vec![Reply::Status(503), Reply::Status(200)]);
+//! let url = receiver.url("/hook"); // give this to a webhook
+//! assert!(url.starts_with("http://127.0.0.1:"));
+//! assert!(receiver.requests_to("/hook").is_empty());
+//! # }
+//! ```
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -9,14 +20,14 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use crate::wait::{DEFAULT_DEADLINE, wait_until};
+use crate::wait::{DEFAULT_DEADLINE, eventually};
 
 /// One scripted answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +40,11 @@ pub enum Reply {
     Redirect(String),
     /// Never answer; the request hangs until the client gives up.
     Hang,
+    /// Answer this status, with these headers and body.
+    Body(u16, Vec<(String, String)>, Bytes),
+    /// Answer 200 with the client's address (`ip:port`) as the body, which tells
+    /// connections apart.
+    Peer,
     /// Answer this status to the first request of each delivery (told apart by its
     /// `X-Webhook-ID` / `webhook-id` header), 200 to the ones after: a flaky receiver that
     /// makes every delivery go through one retry.
@@ -140,6 +156,7 @@ impl Receiver {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let server = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let _ = axum::serve(listener, app).await;
         });
         Receiver {
@@ -160,6 +177,11 @@ impl Receiver {
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The address it listens on (`127.0.0.1:<port>`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// The port.
@@ -184,10 +206,10 @@ impl Receiver {
 
     /// Waits until `path` got at least `n` requests, and returns them.
     pub async fn wait_for_requests(&self, path: &str, n: usize) -> Vec<Recorded> {
-        wait_until(
+        eventually(
             &format!("{n} request(s) to {path}"),
             DEFAULT_DEADLINE,
-            || async {
+            async || {
                 let got = self.requests_to(path);
                 match got.len() >= n {
                     true => Ok(got),
@@ -207,6 +229,7 @@ impl Drop for Receiver {
 
 async fn handle(
     State(shared): State<Arc<Mutex<Shared>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -227,10 +250,12 @@ async fn handle(
             reply = Reply::Status(if first { code } else { 200 });
         }
         let replied = match &reply {
-            Reply::Status(code) | Reply::Delayed(_, code) | Reply::FailFirstAttempt(code) => {
-                Some(*code)
-            }
+            Reply::Status(code)
+            | Reply::Delayed(_, code)
+            | Reply::FailFirstAttempt(code)
+            | Reply::Body(code, _, _) => Some(*code),
             Reply::Redirect(_) => Some(302),
+            Reply::Peer => Some(200),
             Reply::Hang => None,
         };
         s.requests.push(Recorded {
@@ -263,6 +288,16 @@ async fn handle(
             .header("location", location)
             .body(Body::empty())
             .expect("a redirect response"),
+        Reply::Body(code, headers, body) => {
+            let mut response = Response::builder().status(status(code));
+            for (name, value) in headers {
+                response = response.header(name, value);
+            }
+            response
+                .body(Body::from(body))
+                .expect("a scripted response")
+        }
+        Reply::Peer => Response::new(Body::from(peer.to_string())),
         Reply::Hang => std::future::pending().await,
     }
 }
