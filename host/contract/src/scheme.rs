@@ -162,6 +162,22 @@ impl SchemeName {
     }
 }
 
+impl SchemeName {
+    /// Reads a wire name the way deserialisation does: anything unknown is
+    /// [`SchemeName::Unknown`].
+    pub fn from_name(name: &str) -> SchemeName {
+        name.parse::<Scheme>()
+            .map_or(SchemeName::Unknown, SchemeName::from)
+    }
+}
+
+impl From<&str> for SchemeName {
+    /// As [`SchemeName::from_name`].
+    fn from(name: &str) -> Self {
+        SchemeName::from_name(name)
+    }
+}
+
 impl From<Scheme> for SchemeName {
     fn from(s: Scheme) -> Self {
         match s {
