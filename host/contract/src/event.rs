@@ -328,3 +328,164 @@ pub fn truncate_prompt(s: &str) -> String {
     out.push_str(PROMPT_TRUNCATION_MARKER);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn category_and_action_split_at_the_first_dot() {
+        for (t, cat, act) in [
+            ("task.created", "task", "created"),
+            ("task", "task", ""),
+            ("a.b.c", "a", "b.c"),
+            ("", "", ""),
+            (".x", "", "x"),
+            ("x.", "x", ""),
+        ] {
+            assert_eq!((category(t), action(t)), (cat, act), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn resource_info_omits_empty_maps() {
+        let mut r = ResourceInfo::new("t1", RESOURCE_TASK);
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"id":"t1","type":"task"}"#
+        );
+        r.labels.insert("team".into(), "core".into());
+        r.labels.insert("env".into(), "prod".into());
+        r.annotations.insert("note".into(), "x".into());
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            json,
+            r#"{"id":"t1","type":"task","labels":{"env":"prod","team":"core"},"annotations":{"note":"x"}}"#
+        );
+        assert_eq!(serde_json::from_str::<ResourceInfo>(&json).unwrap(), r);
+        let nulls: ResourceInfo =
+            serde_json::from_str(r#"{"id":"t1","type":"task","labels":null,"annotations":{}}"#)
+                .unwrap();
+        assert_eq!(nulls, ResourceInfo::new("t1", "task"));
+    }
+
+    #[test]
+    fn session_data_golden() {
+        let mut d = SessionEventData {
+            workspace_id: "w1".into(),
+            agent: "claude".into(),
+            status: "active".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"workspace_id":"w1","agent":"claude","status":"active"}"#
+        );
+        d.runner_id = Some("r1".into());
+        d.lifecycle_mode = "ephemeral".into();
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(
+            json,
+            r#"{"workspace_id":"w1","agent":"claude","status":"active","runner_id":"r1","lifecycle_mode":"ephemeral"}"#
+        );
+        assert_eq!(serde_json::from_str::<SessionEventData>(&json).unwrap(), d);
+    }
+
+    #[test]
+    fn task_data_golden() {
+        let mut d = TaskEventData::new("s1", "completed");
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"session_id":"s1","status":"completed"}"#
+        );
+        d = d.with_prompt("fix the bug");
+        d.duration_seconds = Some(12);
+        d.exit_code = Some(0);
+        d.error = Some("boom".into());
+        d.tokens_input = Some(100);
+        d.tokens_output = Some(7);
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(
+            json,
+            r#"{"session_id":"s1","prompt":"fix the bug","status":"completed","duration_seconds":12,"exit_code":0,"error":"boom","tokens_input":100,"tokens_output":7}"#
+        );
+        assert_eq!(serde_json::from_str::<TaskEventData>(&json).unwrap(), d);
+    }
+
+    #[test]
+    fn runner_data_golden() {
+        let mut d = RunnerEventData {
+            name: "r1".into(),
+            status: "idle".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"name":"r1","status":"idle"}"#
+        );
+        d.pool_name = Some("gpu".into());
+        d.session_id = Some("s1".into());
+        d.provider = Some("docker".into());
+        d.sandbox_mode = "strict".into();
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(
+            json,
+            r#"{"name":"r1","status":"idle","pool_name":"gpu","session_id":"s1","provider":"docker","sandbox_mode":"strict"}"#
+        );
+        assert_eq!(serde_json::from_str::<RunnerEventData>(&json).unwrap(), d);
+    }
+
+    #[test]
+    fn permission_data_golden() {
+        let mut d = PermissionEventData {
+            session_id: "s1".into(),
+            task_id: "t1".into(),
+            tool: "bash".into(),
+            action: "rm -rf /tmp/x".into(),
+            risk_level: "high".into(),
+            status: "pending".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"session_id":"s1","task_id":"t1","tool":"bash","action":"rm -rf /tmp/x","risk_level":"high","status":"pending"}"#
+        );
+        d.responded_by = Some("alice".into());
+        d.response_reason = Some("ok".into());
+        let json = serde_json::to_string(&d).unwrap();
+        assert!(
+            json.ends_with(r#""status":"pending","responded_by":"alice","response_reason":"ok"}"#)
+        );
+        assert_eq!(
+            serde_json::from_str::<PermissionEventData>(&json).unwrap(),
+            d
+        );
+    }
+
+    #[test]
+    fn prompt_truncation_keeps_whole_characters() {
+        let short = "a".repeat(100);
+        assert_eq!(truncate_prompt(&short), short);
+        assert_eq!(truncate_prompt(""), "");
+
+        let cut = truncate_prompt(&"a".repeat(101));
+        assert_eq!(cut, format!("{}...", "a".repeat(100)));
+
+        // 99 ASCII + "é" (2 bytes) = 101 bytes: "é" would straddle byte 100.
+        let s = format!("{}é", "a".repeat(99));
+        assert_eq!(truncate_prompt(&s), format!("{}...", "a".repeat(99)));
+
+        // A 4-byte emoji starting at byte 98.
+        let s = format!("{}🦀tail", "a".repeat(98));
+        assert_eq!(truncate_prompt(&s), format!("{}...", "a".repeat(98)));
+
+        // A prompt of multibyte characters only: 34 × 3 bytes = 102 > 100.
+        let s = "€".repeat(34);
+        let out = truncate_prompt(&s);
+        assert_eq!(out, format!("{}...", "€".repeat(33)));
+        assert!(out.len() - PROMPT_TRUNCATION_MARKER.len() <= PROMPT_MAX_BYTES);
+
+        let d = TaskEventData::new("s", "x").with_prompt(&"z".repeat(500));
+        assert_eq!(d.prompt.len(), 103);
+    }
+}
