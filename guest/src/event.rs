@@ -2,98 +2,27 @@
 //! origin's typed event data.
 //!
 //! The typed data ([`SessionEventData`], [`TaskEventData`], [`RunnerEventData`],
-//! [`PermissionEventData`]) and [`Resource`] mirror the host's `hookline_host::event` types,
-//! which in turn mirror the origin's Go structs: same JSON names, same field order, same
-//! `omitempty` behaviour. A value read with [`Event::data`] and written back with `serde_json`
-//! gives the same JSON the host would send.
+//! [`PermissionEventData`]), [`Resource`] and [`category`] / [`action`] are the host's own
+//! declarations, from `hookline-contract`: same JSON names, same field order, same
+//! `omitempty` behaviour as the origin's Go structs. A value read with [`Event::data`] and
+//! written back with `serde_json` gives the same JSON the host would send.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{DeserializeOwned, Deserializer};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// The resource that triggered an event (the origin's `ResourceInfo`).
+/// The resource that triggered an event (the origin's `ResourceInfo`): the host's type.
 ///
-/// Serialises exactly as the host's `ResourceInfo`: `{"id","type","labels"?,"annotations"?}`,
-/// the maps left out when empty (Go's `omitempty`), keys in byte order (as Go sorts map keys).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Resource {
-    /// The resource's id.
-    pub id: String,
-    /// The resource's type: `session`, `task`, `runner`, `permission_request`, or a custom
-    /// one; `"type"` in JSON.
-    #[serde(rename = "type")]
-    pub r#type: String,
-    /// Labels, e.g. for filtering.
-    #[serde(
-        default,
-        skip_serializing_if = "BTreeMap::is_empty",
-        deserialize_with = "null_as_empty"
-    )]
-    pub labels: BTreeMap<String, String>,
-    /// Annotations: free-form metadata.
-    #[serde(
-        default,
-        skip_serializing_if = "BTreeMap::is_empty",
-        deserialize_with = "null_as_empty"
-    )]
-    pub annotations: BTreeMap<String, String>,
-}
-
-impl Resource {
-    /// A resource with no labels or annotations.
-    pub fn new(id: impl Into<String>, r#type: impl Into<String>) -> Self {
-        Self {
-            id: id.into(),
-            r#type: r#type.into(),
-            ..Self::default()
-        }
-    }
-
-    /// Adds a label.
-    #[must_use]
-    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.labels.insert(key.into(), value.into());
-        self
-    }
-
-    /// Adds an annotation.
-    #[must_use]
-    pub fn with_annotation(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.annotations.insert(key.into(), value.into());
-        self
-    }
-
-    /// The resource as a JSON object, as it appears in the default body.
-    pub fn to_value(&self) -> Value {
-        let mut map = Map::new();
-        map.insert("id".to_owned(), Value::String(self.id.clone()));
-        map.insert("type".to_owned(), Value::String(self.r#type.clone()));
-        if !self.labels.is_empty() {
-            map.insert("labels".to_owned(), string_map(&self.labels));
-        }
-        if !self.annotations.is_empty() {
-            map.insert("annotations".to_owned(), string_map(&self.annotations));
-        }
-        Value::Object(map)
-    }
-}
-
-fn string_map(m: &BTreeMap<String, String>) -> Value {
-    Value::Object(
-        m.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    )
-}
-
-fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    Ok(Option::deserialize(d)?.unwrap_or_default())
-}
+/// Serialises as `{"id","type","labels"?,"annotations"?}`, the maps left out when empty (Go's
+/// `omitempty`), keys in byte order (as Go sorts map keys).
+pub use hookline_contract::event::ResourceInfo as Resource;
+pub use hookline_contract::event::{
+    PermissionEventData, RunnerEventData, SessionEventData, TaskEventData, action, category,
+};
 
 /// The webhook a delivery goes to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -361,19 +290,6 @@ impl Event {
 
 const NULL: &str = "null";
 
-/// The part of `event_type` before its first `.`, or all of it (the origin's
-/// `ParseEventCategory`).
-pub fn category(event_type: &str) -> &str {
-    event_type
-        .split_once('.')
-        .map_or(event_type, |(category, _)| category)
-}
-
-/// The part of `event_type` after its first `.`, or `""` (the origin's `ParseEventAction`).
-pub fn action(event_type: &str) -> &str {
-    event_type.split_once('.').map_or("", |(_, action)| action)
-}
-
 /// An event's data decoded by its category, from [`Event::typed_data`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventData {
@@ -417,98 +333,6 @@ impl std::error::Error for DataError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.source)
     }
-}
-
-/// Data of `session.*` events (the origin's `SessionEventData`; mirrors the host's type).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionEventData {
-    /// The session's workspace.
-    pub workspace_id: String,
-    /// The agent running in the session.
-    pub agent: String,
-    /// The session's status.
-    pub status: String,
-    /// The runner hosting the session, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runner_id: Option<String>,
-    /// The lifecycle mode; omitted when empty.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub lifecycle_mode: String,
-}
-
-/// Data of `task.*` events (the origin's `TaskEventData`; mirrors the host's type).
-///
-/// Go's `int` is 64-bit, so every integer here is an `i64`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskEventData {
-    /// The task's session.
-    pub session_id: String,
-    /// The task's prompt, truncated by the platform for privacy (at most 100 bytes, then
-    /// `...`); omitted when empty.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub prompt: String,
-    /// The task's status.
-    pub status: String,
-    /// How long the task ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_seconds: Option<i64>,
-    /// The task's exit code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i64>,
-    /// Why the task failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Input tokens used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens_input: Option<i64>,
-    /// Output tokens used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens_output: Option<i64>,
-}
-
-/// Data of `runner.*` events (the origin's `RunnerEventData`; mirrors the host's type).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunnerEventData {
-    /// The runner's name.
-    pub name: String,
-    /// The runner's status.
-    pub status: String,
-    /// The runner's pool, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pool_name: Option<String>,
-    /// The session assigned to the runner, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
-    /// The runner's provider, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-    /// The sandbox mode; omitted when empty.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub sandbox_mode: String,
-}
-
-/// Data of `permission.*` events (the origin's `PermissionEventData`; mirrors the host's
-/// type).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PermissionEventData {
-    /// The session asking.
-    pub session_id: String,
-    /// The task asking.
-    pub task_id: String,
-    /// The tool the permission is for.
-    pub tool: String,
-    /// The action the tool would take.
-    pub action: String,
-    /// The assessed risk, e.g. `low`, `medium`, `high`, `critical`.
-    pub risk_level: String,
-    /// The request's status.
-    pub status: String,
-    /// Who answered, once answered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub responded_by: Option<String>,
-    /// Why, once answered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_reason: Option<String>,
 }
 
 #[cfg(test)]

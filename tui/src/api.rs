@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::wire::{DeliveryDetail, DeliverySummary, ErrorBody, Page, Webhook, WebhookList};
+use hookline_contract::{
+    DeliveryDetail, DeliverySummary, ErrorBody, Page, WebhookList, WebhookView,
+};
 
 /// Time allowed for one ordinary request (the stream has none).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -128,7 +130,7 @@ impl Api {
     }
 
     /// `GET /v1/webhooks`.
-    pub async fn webhooks(&self) -> Result<Vec<Webhook>, ApiError> {
+    pub async fn webhooks(&self) -> Result<Vec<WebhookView>, ApiError> {
         let list: WebhookList =
             Self::json(self.request(reqwest::Method::GET, "/v1/webhooks")).await?;
         Ok(list.items)
@@ -167,7 +169,7 @@ impl Api {
     }
 
     /// `POST /v1/webhooks/{id}/pause`.
-    pub async fn pause(&self, id: &str) -> Result<Webhook, ApiError> {
+    pub async fn pause(&self, id: &str) -> Result<WebhookView, ApiError> {
         Self::json(self.request(
             reqwest::Method::POST,
             &format!("/v1/webhooks/{}/pause", path_segment(id)),
@@ -176,7 +178,7 @@ impl Api {
     }
 
     /// `POST /v1/webhooks/{id}/resume`.
-    pub async fn resume(&self, id: &str) -> Result<Webhook, ApiError> {
+    pub async fn resume(&self, id: &str) -> Result<WebhookView, ApiError> {
         Self::json(self.request(
             reqwest::Method::POST,
             &format!("/v1/webhooks/{}/resume", path_segment(id)),

@@ -18,8 +18,8 @@ use crate::clock::Clock;
 use crate::data::{Bucket, Data, DeliveryRow, WINDOW_SECONDS};
 use crate::lines::{self, FailureGroup, PluginLine, WebhookLine};
 use crate::query::{Field, Query};
-use crate::wire::{
-    DeliveryDetail, DeliverySummary, Millis, Page, Stats, Status, StreamEvent, Webhook,
+use hookline_contract::{
+    DeliveryDetail, DeliveryStatus, DeliverySummary, Millis, Page, Stats, StreamEvent, WebhookView,
 };
 
 /// Lists are recomputed at most this often while data flows.
@@ -110,7 +110,7 @@ pub enum Done {
     /// A delivery (retry, replay).
     Delivery(DeliverySummary),
     /// A webhook (pause, resume).
-    Webhook(Webhook),
+    Webhook(Box<WebhookView>),
 }
 
 /// Something that happened.
@@ -127,7 +127,7 @@ pub enum Msg {
     /// Stream events, in order.
     Stream(Vec<StreamEvent>),
     /// `GET /v1/webhooks` answered.
-    Webhooks(Result<Vec<Webhook>, String>),
+    Webhooks(Result<Vec<WebhookView>, String>),
     /// A store poll answered.
     Deliveries(Poll, Result<Page<DeliverySummary>, String>),
     /// `GET /v1/deliveries/{id}` answered.
@@ -679,7 +679,7 @@ impl App {
                 .book
                 .attention()
                 .filter(|r| {
-                    r.status == Status::Pending
+                    r.status == DeliveryStatus::Pending
                         && r.changed_at < cutoff
                         && !listed.contains(r.id.as_str())
                 })
@@ -1299,7 +1299,7 @@ pub struct SelectedDelivery {
     /// Id.
     pub id: String,
     /// Status.
-    pub status: Status,
+    pub status: DeliveryStatus,
     /// Webhook.
     pub webhook: String,
 }
@@ -1400,7 +1400,7 @@ fn sort_webhooks(lines: &mut [WebhookLine], column: usize, descending: bool) {
         let (wa, wb) = (&a.webhook, &b.webhook);
         let o = match WEBHOOKS_SORT[column].name {
             "webhook" => Ordering::Equal,
-            "state" => wa.state.cmp(&wb.state),
+            "state" => wa.state.as_str().cmp(wb.state.as_str()),
             "success" => a
                 .success
                 .unwrap_or(2.0)

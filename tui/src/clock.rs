@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::wire::Millis;
+use hookline_contract::Millis;
 
 /// Where the app reads the time.
 pub trait Clock: Send + Sync + fmt::Debug {

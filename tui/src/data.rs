@@ -12,9 +12,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::query::{Field, Record};
-use crate::wire::{
-    DeliveryChange, DeliverySummary, Millis, Snapshot, Stats, Status, StreamEvent, Webhook,
-    WebhookChange,
+use hookline_contract::{
+    DeliveryChange, DeliveryStatus, DeliverySummary, ErrorKind, Millis, Stats, StreamEvent,
+    StreamSnapshot, WebhookChange, WebhookStateName, WebhookView,
 };
 
 /// Deliveries kept in each of the book's two indexes.
@@ -36,7 +36,7 @@ pub struct DeliveryRow {
     /// Webhook id.
     pub webhook_id: Arc<str>,
     /// Status.
-    pub status: Status,
+    pub status: DeliveryStatus,
     /// Attempts made.
     pub attempts: u32,
     /// Attempt budget, when known (stream changes carry it; summaries do not).
@@ -60,17 +60,22 @@ pub struct DeliveryRow {
 impl DeliveryRow {
     /// Failed, exhausted, or failed by a plugin: what the Failures view lists.
     pub fn is_failure(&self) -> bool {
-        matches!(self.status, Status::Failed | Status::Exhausted)
-            || self.error_kind.as_deref().is_some_and(is_plugin_kind)
+        matches!(
+            self.status,
+            DeliveryStatus::Failed | DeliveryStatus::Exhausted
+        ) || self.error_kind.as_deref().is_some_and(is_plugin_kind)
     }
 
     /// Waiting for an attempt: what the Queue view lists.
     pub fn is_waiting(&self) -> bool {
-        self.status == Status::Pending
+        self.status == DeliveryStatus::Pending
     }
 
     fn needs_attention(&self) -> bool {
-        !matches!(self.status, Status::Delivered | Status::Skipped)
+        !matches!(
+            self.status,
+            DeliveryStatus::Delivered | DeliveryStatus::Skipped
+        )
     }
 }
 
@@ -250,7 +255,7 @@ impl DeliveryBook {
         let old = self.rows.get(&c.id).map(|e| e.row.clone());
         let created_at = match &old {
             Some(r) => r.created_at,
-            None => (c.status == Status::Pending && c.attempts == 0).then_some(c.at),
+            None => (c.status == DeliveryStatus::Pending && c.attempts == 0).then_some(c.at),
         };
         let row = DeliveryRow {
             id: c.id.clone(),
@@ -263,7 +268,7 @@ impl DeliveryBook {
                 .then_some(c.max_attempts)
                 .or(old.as_ref().and_then(|r| r.max_attempts)),
             code: c.status_code,
-            error_kind: c.error_kind.as_deref().map(|k| self.interner.get(k)),
+            error_kind: c.error_kind.map(|k| self.interner.get(k.as_str())),
             error: c.error.clone(),
             latency_ms: c.latency_ms,
             next_attempt_at: c.next_attempt_at,
@@ -290,7 +295,7 @@ impl DeliveryBook {
             attempts: s.attempts,
             max_attempts: old.as_ref().and_then(|r| r.max_attempts),
             code: s.last_status_code,
-            error_kind: s.last_error_kind.as_deref().map(|k| self.interner.get(k)),
+            error_kind: s.last_error_kind.map(|k| self.interner.get(k.as_str())),
             error: s.last_error.clone(),
             latency_ms: old.as_ref().and_then(|r| r.latency_ms),
             next_attempt_at: s.next_attempt_at,
@@ -448,7 +453,7 @@ impl Window {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WebhookInfo {
     /// As the API last showed it.
-    pub view: Webhook,
+    pub view: WebhookView,
     /// Recent per-second counters, from the stream.
     pub window: Window,
     /// Plugin errors by kind, since the console attached.
@@ -556,7 +561,7 @@ impl Data {
         }
     }
 
-    fn apply_snapshot(&mut self, s: &Snapshot) -> Touched {
+    fn apply_snapshot(&mut self, s: &StreamSnapshot) -> Touched {
         self.apply_stats(&s.stats);
         self.set_webhooks(&s.webhooks);
         // Oldest first, so the newest ends up most recent in the book.
@@ -578,7 +583,7 @@ impl Data {
     }
 
     /// Replaces the webhooks with the API's list, keeping the derived counters.
-    pub fn set_webhooks(&mut self, list: &[Webhook]) {
+    pub fn set_webhooks(&mut self, list: &[WebhookView]) {
         let mut next = BTreeMap::new();
         for w in list {
             let mut info = self.webhooks.remove(&w.id).unwrap_or_default();
@@ -589,7 +594,7 @@ impl Data {
     }
 
     /// Updates one webhook (an action's answer).
-    pub fn put_webhook(&mut self, w: &Webhook) {
+    pub fn put_webhook(&mut self, w: &WebhookView) {
         self.webhooks.entry(w.id.clone()).or_default().view = w.clone();
     }
 
@@ -603,7 +608,7 @@ impl Data {
         }
         match self.webhooks.get_mut(&w.id) {
             Some(info) => {
-                info.view.state = w.state.clone();
+                info.view.state = WebhookStateName::from_name(&w.state);
                 info.view.disabled_reason = w.reason.clone();
                 Touched {
                     webhooks: true,
@@ -621,7 +626,7 @@ impl Data {
     fn apply_change(&mut self, c: &DeliveryChange) -> Touched {
         self.server_now = self.server_now.max(c.at);
         self.book.apply_change(c);
-        let kind = c.error_kind.as_deref();
+        let kind = c.error_kind.map(ErrorKind::as_str);
         if let Some(kind) = kind {
             let key = self
                 .book
@@ -638,13 +643,13 @@ impl Data {
             touched.unknown_webhook = true;
             return touched;
         };
-        let attempt_finished = c.attempts > 0 && c.status != Status::InFlight;
+        let attempt_finished = c.attempts > 0 && c.status != DeliveryStatus::InFlight;
         info.window.add(c.at, |b| {
-            if c.status == Status::Pending && c.attempts == 0 {
+            if c.status == DeliveryStatus::Pending && c.attempts == 0 {
                 b.created += 1;
             }
             if attempt_finished {
-                if c.status == Status::Delivered {
+                if c.status == DeliveryStatus::Delivered {
                     b.ok += 1;
                 } else if kind.is_some() {
                     b.failed += 1;
@@ -654,7 +659,7 @@ impl Data {
                 b.settled += 1;
             }
         });
-        if c.status == Status::Skipped {
+        if c.status == DeliveryStatus::Skipped {
             info.skipped += 1;
         }
         if let Some(kind) = kind.filter(|k| is_plugin_kind(k)) {
@@ -682,7 +687,7 @@ impl Data {
 mod tests {
     use super::*;
 
-    fn change(id: &str, status: Status, attempts: u32, at: Millis) -> DeliveryChange {
+    fn change(id: &str, status: DeliveryStatus, attempts: u32, at: Millis) -> DeliveryChange {
         DeliveryChange {
             id: id.into(),
             event_id: format!("evt_{id}"),
@@ -699,11 +704,16 @@ mod tests {
     #[test]
     fn the_book_stays_bounded_and_keeps_failures() {
         let mut book = DeliveryBook::with_capacity(3);
-        let mut failed = change("f", Status::Failed, 1, 1);
+        let mut failed = change("f", DeliveryStatus::Failed, 1, 1);
         failed.error_kind = Some("http_status".into());
         book.apply_change(&failed);
         for i in 0..10 {
-            book.apply_change(&change(&format!("d{i}"), Status::Delivered, 1, 2 + i));
+            book.apply_change(&change(
+                &format!("d{i}"),
+                DeliveryStatus::Delivered,
+                1,
+                2 + i,
+            ));
         }
         let recent: Vec<&str> = book.recent().map(|r| r.id.as_str()).collect();
         assert_eq!(recent, ["d9", "d8", "d7"]);
@@ -715,7 +725,12 @@ mod tests {
         );
         assert_eq!(book.len(), 4);
         for i in 0..5 {
-            book.apply_change(&change(&format!("p{i}"), Status::Pending, 0, 20 + i));
+            book.apply_change(&change(
+                &format!("p{i}"),
+                DeliveryStatus::Pending,
+                0,
+                20 + i,
+            ));
         }
         assert!(book.len() <= 6, "{}", book.len());
         assert!(
@@ -727,9 +742,9 @@ mod tests {
     #[test]
     fn an_update_moves_a_row_between_indexes() {
         let mut book = DeliveryBook::with_capacity(10);
-        book.apply_change(&change("a", Status::Pending, 0, 1));
+        book.apply_change(&change("a", DeliveryStatus::Pending, 0, 1));
         assert_eq!(book.attention().count(), 1);
-        book.apply_change(&change("a", Status::Delivered, 1, 2));
+        book.apply_change(&change("a", DeliveryStatus::Delivered, 1, 2));
         assert_eq!(book.attention().count(), 0);
         let row = book.get("a").unwrap();
         assert_eq!(row.created_at, Some(1), "kept from the creation change");
@@ -739,24 +754,24 @@ mod tests {
     #[test]
     fn an_older_summary_does_not_undo_a_newer_change() {
         let mut book = DeliveryBook::with_capacity(10);
-        book.apply_change(&change("a", Status::Delivered, 1, 50));
+        book.apply_change(&change("a", DeliveryStatus::Delivered, 1, 50));
         book.apply_summary(&DeliverySummary {
             id: "a".into(),
-            status: Status::Pending,
+            status: DeliveryStatus::Pending,
             updated_at: 40,
             ..DeliverySummary::default()
         });
-        assert_eq!(book.get("a").unwrap().status, Status::Delivered);
+        assert_eq!(book.get("a").unwrap().status, DeliveryStatus::Delivered);
         book.apply_summary(&DeliverySummary {
             id: "a".into(),
-            status: Status::Pending,
+            status: DeliveryStatus::Pending,
             attempts: 1,
             updated_at: 60,
             created_at: 10,
             ..DeliverySummary::default()
         });
         let row = book.get("a").unwrap();
-        assert_eq!(row.status, Status::Pending);
+        assert_eq!(row.status, DeliveryStatus::Pending);
         assert_eq!(row.max_attempts, Some(3), "kept from the change");
     }
 
@@ -765,7 +780,7 @@ mod tests {
         let mut rates = Rates::default();
         let stats = |now, delivered, attempts, uptime| Stats {
             now,
-            live: crate::wire::LiveStats {
+            live: hookline_contract::LiveStats {
                 delivered,
                 attempts,
                 uptime_seconds: uptime,
@@ -785,16 +800,16 @@ mod tests {
     #[test]
     fn windows_count_attempts_creations_and_settlements() {
         let mut data = Data::default();
-        data.set_webhooks(&[Webhook {
+        data.set_webhooks(&[WebhookView {
             id: "billing".into(),
-            ..Webhook::default()
+            ..WebhookView::default()
         }]);
-        data.apply_change(&change("a", Status::Pending, 0, 1_000));
-        let mut failed = change("a", Status::Pending, 1, 1_500);
+        data.apply_change(&change("a", DeliveryStatus::Pending, 0, 1_000));
+        let mut failed = change("a", DeliveryStatus::Pending, 1, 1_500);
         failed.error_kind = Some("plugin_trap".into());
         failed.error = Some("unreachable".into());
         data.apply_change(&failed);
-        data.apply_change(&change("a", Status::Delivered, 2, 3_000));
+        data.apply_change(&change("a", DeliveryStatus::Delivered, 2, 3_000));
         let info = &data.webhooks["billing"];
         let sum = info.window.sum(3_000, 60);
         assert_eq!(
@@ -815,7 +830,12 @@ mod tests {
     #[test]
     fn unknown_webhooks_ask_for_the_list() {
         let mut data = Data::default();
-        let t = data.apply(&StreamEvent::Delivery(change("a", Status::Pending, 0, 1)));
+        let t = data.apply(&StreamEvent::Delivery(change(
+            "a",
+            DeliveryStatus::Pending,
+            0,
+            1,
+        )));
         assert!(t.unknown_webhook);
         let t = data.apply(&StreamEvent::Webhook(WebhookChange {
             id: "new".into(),

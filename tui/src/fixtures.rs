@@ -7,9 +7,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::app::{App, ConnState, Msg, Options};
 use crate::clock::ManualClock;
-use crate::wire::{
-    Attempt, DeliveryChange, DeliveryDetail, DeliverySummary, Health, LiveStats, Millis, Stats,
-    Status, StoreStats, StreamEvent, Webhook,
+use hookline_contract::{
+    AttemptView, DeliveryChange, DeliveryDetail, DeliveryStatus, DeliverySummary, LiveStats,
+    Millis, Stats, StoreStats, StreamEvent, WebhookHealth, WebhookView,
 };
 
 /// 2025-01-31 12:00:00 UTC.
@@ -23,8 +23,8 @@ pub(crate) fn code(code: KeyCode) -> Msg {
     Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
-pub(crate) fn webhook(id: &str, state: &str) -> Webhook {
-    Webhook {
+pub(crate) fn webhook(id: &str, state: &str) -> WebhookView {
+    WebhookView {
         id: id.into(),
         url: format!("https://{id}.example.com/hooks"),
         events: vec!["task.*".into()],
@@ -35,15 +35,15 @@ pub(crate) fn webhook(id: &str, state: &str) -> Webhook {
         retry_schedule_seconds: Some(vec![2, 5, 10]),
         max_concurrency: 4,
         state: state.into(),
-        health: Health {
+        health: WebhookHealth {
             breaker: "closed".into(),
             succeeded: 90,
             failed: 10,
             latency_p50_ms: Some(12),
             latency_p99_ms: Some(240),
-            ..Health::default()
+            ..WebhookHealth::default()
         },
-        ..Webhook::default()
+        ..WebhookView::default()
     }
 }
 
@@ -51,7 +51,7 @@ pub(crate) fn change(
     id: &str,
     webhook: &str,
     event: &str,
-    status: Status,
+    status: DeliveryStatus,
     attempts: u32,
     at: Millis,
 ) -> DeliveryChange {
@@ -135,7 +135,7 @@ pub(crate) fn busy_app(opts: Options) -> (App, ManualClock) {
     let mut crm = webhook("legacy-crm", "disabled");
     crm.disabled_reason = Some("receiver answered 410 Gone at 2025-01-31 11:58:00 UTC".into());
     crm.health.failing_since = Some(NOW - 120_000);
-    let snapshot = crate::wire::Snapshot {
+    let snapshot = hookline_contract::StreamSnapshot {
         stats: stats(NOW - 10_000, 1000, 1100),
         webhooks: vec![billing, audit, security, crm],
         deliveries: vec![DeliverySummary {
@@ -143,7 +143,7 @@ pub(crate) fn busy_app(opts: Options) -> (App, ManualClock) {
             event_id: "evt_SNAP".into(),
             event_type: "session.created".into(),
             webhook_id: "audit".into(),
-            status: Status::Delivered,
+            status: DeliveryStatus::Delivered,
             attempts: 1,
             last_status_code: Some(200),
             created_at: NOW - 60_000,
@@ -169,11 +169,18 @@ pub(crate) fn busy_app(opts: Options) -> (App, ManualClock) {
             &d(n),
             "billing",
             "task.created",
-            Status::Pending,
+            DeliveryStatus::Pending,
             0,
             at - 500,
         ));
-        let mut ok = change(&d(n), "billing", "task.created", Status::Delivered, 1, at);
+        let mut ok = change(
+            &d(n),
+            "billing",
+            "task.created",
+            DeliveryStatus::Delivered,
+            1,
+            at,
+        );
         ok.status_code = Some(200);
         ok.latency_ms = Some(10 + u64::from(n));
         changes.push(ok);
@@ -183,7 +190,7 @@ pub(crate) fn busy_app(opts: Options) -> (App, ManualClock) {
         &d(10),
         "billing",
         "task.failed",
-        Status::Pending,
+        DeliveryStatus::Pending,
         0,
         NOW - 8_000,
     ));
@@ -192,7 +199,7 @@ pub(crate) fn busy_app(opts: Options) -> (App, ManualClock) {
             &d(10),
             "billing",
             "task.failed",
-            Status::Pending,
+            DeliveryStatus::Pending,
             1,
             NOW - 7_000,
         ),
@@ -209,7 +216,7 @@ pub(crate) fn busy_app(opts: Options) -> (App, ManualClock) {
             &d(11),
             "audit",
             "session.created",
-            Status::Pending,
+            DeliveryStatus::Pending,
             2,
             NOW - 6_000,
         ),
@@ -226,7 +233,7 @@ pub(crate) fn busy_app(opts: Options) -> (App, ManualClock) {
             &d(12),
             "billing",
             "task.completed",
-            Status::Failed,
+            DeliveryStatus::Failed,
             1,
             NOW - 5_000,
         ),
@@ -239,7 +246,7 @@ pub(crate) fn busy_app(opts: Options) -> (App, ManualClock) {
             &d(13),
             "billing",
             "task.completed",
-            Status::Exhausted,
+            DeliveryStatus::Exhausted,
             3,
             NOW - 4_000,
         ),
@@ -252,7 +259,7 @@ pub(crate) fn busy_app(opts: Options) -> (App, ManualClock) {
             &d(14),
             "billing",
             "task.started",
-            Status::Failed,
+            DeliveryStatus::Failed,
             1,
             NOW - 3_500,
         ),
@@ -266,7 +273,7 @@ pub(crate) fn busy_app(opts: Options) -> (App, ManualClock) {
             &d(15),
             "security",
             "permission.requested",
-            Status::Failed,
+            DeliveryStatus::Failed,
             1,
             NOW - 3_000,
         ),
@@ -279,7 +286,7 @@ pub(crate) fn busy_app(opts: Options) -> (App, ManualClock) {
             &d(16),
             "security",
             "permission.requested",
-            Status::Failed,
+            DeliveryStatus::Failed,
             1,
             NOW - 2_000,
         ),
@@ -302,7 +309,7 @@ pub(crate) fn detail_of(id: &str) -> DeliveryDetail {
             event_id: "evt_00000000000000000000000012".into(),
             event_type: "permission.requested".into(),
             webhook_id: "security".into(),
-            status: Status::Failed,
+            status: DeliveryStatus::Failed,
             attempts: 2,
             last_status_code: Some(400),
             last_error_kind: Some("http_status".into()),
@@ -318,7 +325,7 @@ pub(crate) fn detail_of(id: &str) -> DeliveryDetail {
             "data": {"session_id": "s1", "tool": "bash", "risk_level": "high", "token": "sk-live-123"}
         }),
         attempts_detail: vec![
-            Attempt {
+            AttemptView {
                 attempt: 1,
                 started_at: NOW - 29_990,
                 duration_ms: 10_000,
@@ -334,7 +341,7 @@ pub(crate) fn detail_of(id: &str) -> DeliveryDetail {
                 request_body: None,
                 response_excerpt: None,
             },
-            Attempt {
+            AttemptView {
                 attempt: 2,
                 started_at: NOW - 5_020,
                 duration_ms: 20,

@@ -1,6 +1,6 @@
 //! Short human formats for durations, counts, rates and times.
 
-use crate::wire::Millis;
+use hookline_contract::Millis;
 
 /// A duration in ms as `850ms`, `4.2s`, `3m05s`, `2h04m`, `3d04h`.
 pub fn duration_ms(ms: u64) -> String {

@@ -16,13 +16,13 @@
 //! - [`stream`], [`api::Api`], [`sse::SseParser`]: the daemon's API, its event stream and its
 //!   parsing; [`run::run`] ties them together in one `tokio::select!` loop.
 //!
-//! ## Why the console has its own wire types
+//! ## Wire types
 //!
-//! The structs in [`wire`] mirror the daemon's JSON but are not imported from `hookline-host`:
-//! that crate is the whole engine (SQLite, HTTP sending, the WebAssembly plugin runtime), and
-//! depending on it would put all of it into the console's build for a handful of structs.
-//! The console's structs are tolerant (`#[serde(default)]`, unknown fields and unknown
-//! status names accepted), so the console keeps working against a newer daemon.
+//! What the console reads from the daemon is declared in `hookline-contract`, the crate the
+//! daemon writes it with: one declaration per type, and none of the engine (SQLite, HTTP
+//! sending, the WebAssembly plugin runtime) in the console's build. The contract's readers are
+//! tolerant (unknown fields ignored, missing ones defaulted, unknown status and kind names
+//! read as `Unknown`), so the console keeps working against a newer daemon.
 //!
 //! ## Example
 //!
@@ -32,19 +32,19 @@
 //! use std::sync::Arc;
 //! use hookline_console::app::{App, Msg, Options};
 //! use hookline_console::clock::ManualClock;
-//! use hookline_console::wire::{DeliveryChange, Status, StreamEvent};
+//! use hookline_contract::{DeliveryChange, DeliveryStatus, StreamEvent};
 //!
 //! let mut app = App::new(Options::default(), Arc::new(ManualClock::at(1_700_000_000_000)));
 //! app.update(Msg::Stream(vec![StreamEvent::Delivery(DeliveryChange {
 //!     id: "dlv_1".into(),
 //!     webhook_id: "billing".into(),
-//!     status: Status::Failed,
+//!     status: DeliveryStatus::Failed,
 //!     attempts: 1,
 //!     at: 1_700_000_000_000,
 //!     ..DeliveryChange::default()
 //! })]));
 //! assert_eq!(app.shown.overview.len(), 1);
-//! assert_eq!(app.shown.overview[0].status, Status::Failed);
+//! assert_eq!(app.shown.overview[0].status, DeliveryStatus::Failed);
 //! ```
 
 pub mod actions;
@@ -60,7 +60,6 @@ pub mod run;
 pub mod sse;
 pub mod stream;
 pub mod ui;
-pub mod wire;
 
 #[cfg(test)]
 mod fixtures;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::data::{Bucket, Data, DeliveryRow};
 use crate::format;
 use crate::query::{Field, Record};
-use crate::wire::{Millis, Status, Webhook};
+use hookline_contract::{DeliveryStatus, Millis, WebhookView};
 
 /// Failure rate over the last minute that raises a warning, with at least
 /// [`MIN_ATTEMPTS_FOR_RATE`] attempts.
@@ -120,7 +120,7 @@ impl Warning {
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookLine {
     /// The webhook as the API shows it.
-    pub webhook: Webhook,
+    pub webhook: WebhookView,
     /// Share of attempts that succeeded since the daemon started.
     pub success: Option<f64>,
     /// The last minute, from the stream.
@@ -181,7 +181,7 @@ pub fn webhook_lines(data: &Data, now: Millis, auto_disable_ms: i64) -> Vec<Webh
     for row in data
         .book
         .attention()
-        .filter(|r| r.status == Status::Pending)
+        .filter(|r| r.status == DeliveryStatus::Pending)
     {
         let e = waiting.entry(&row.webhook_id).or_default();
         e.0 += 1;
@@ -381,8 +381,8 @@ pub fn failure_groups<'a>(rows: impl Iterator<Item = &'a Arc<DeliveryRow>>) -> V
                 last_error: row.error.clone(),
             });
         match row.status {
-            Status::Failed => g.failed += 1,
-            Status::Exhausted => g.exhausted += 1,
+            DeliveryStatus::Failed => g.failed += 1,
+            DeliveryStatus::Exhausted => g.exhausted += 1,
             _ => g.pending += 1,
         }
         if row.changed_at > g.last_at {

@@ -157,11 +157,19 @@ fn execute(effect: Effect, api: &Api, tx: &mpsc::Sender<Msg>) {
                 Msg::Done(effect, result)
             }
             Effect::Pause(ref id) => {
-                let result = api.pause(id).await.map(Done::Webhook).map_err(err);
+                let result = api
+                    .pause(id)
+                    .await
+                    .map(|w| Done::Webhook(Box::new(w)))
+                    .map_err(err);
                 Msg::Done(effect, result)
             }
             Effect::Resume(ref id) => {
-                let result = api.resume(id).await.map(Done::Webhook).map_err(err);
+                let result = api
+                    .resume(id)
+                    .await
+                    .map(|w| Done::Webhook(Box::new(w)))
+                    .map_err(err);
                 Msg::Done(effect, result)
             }
             Effect::Copy(_) => return,

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::api::{Api, ApiError, error_chain};
 use crate::app::{ConnState, Msg};
 use crate::sse::SseParser;
-use crate::wire::StreamEvent;
+use hookline_contract::StreamEvent;
 
 /// First wait before reconnecting; doubled after each failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);

@@ -4,28 +4,9 @@
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-
 use hookline_engine::EngineError;
 
-/// The body of every error answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorDetail,
-}
-
-/// One error: a stable code, a message for people, and the input it is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable code (`invalid_input`, `not_found`, `unauthorized`, …).
-    pub code: String,
-    /// What was wrong, in words.
-    pub message: String,
-    /// The input the error is about (`events[3].type`, `url`, the query parameter), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
+use crate::{ErrorBody, ErrorDetail};
 
 /// An error answer on its way out.
 #[derive(Debug)]

@@ -11,13 +11,14 @@
 //! `payload_too_large`, `not_found`, `method_not_allowed`). Request bodies are read by the
 //! API's own extractor, never axum's, so no plain-text rejection ever reaches a client.
 //!
-//! The wire types here ([`EventAccepted`], [`BatchAccepted`], [`WebhookList`],
-//! [`StreamSnapshot`], …) are what the CLI and the console exchange with the daemon.
+//! The wire types re-exported here ([`EventAccepted`], [`BatchAccepted`], [`WebhookList`],
+//! [`StreamSnapshot`], …) are what the CLI and the console exchange with the daemon; they are
+//! declared once, in `hookline-contract`.
 //!
 //! | Route | |
 //! |---|---|
 //! | `POST /v1/events` | one [`EventInput`] → 202 [`EventAccepted`] once durable |
-//! | `POST /v1/events/batch` | [`EventBatch`] → 202 [`BatchAccepted`] (all or nothing) |
+//! | `POST /v1/events/batch` | [`EventBatch`] (at most [`ApiLimits::max_batch`]) → 202 [`BatchAccepted`] (all or nothing) |
 //! | `GET, POST /v1/webhooks` | [`WebhookList`]; [`WebhookSpec`] → 201 [`WebhookWithSecret`] |
 //! | `GET, PATCH, DELETE /v1/webhooks/{id}` | [`WebhookView`]; [`WebhookPatch`]; 204 |
 //! | `POST /v1/webhooks/{id}/rotate-secret` | optional [`RotateSecretRequest`] → [`WebhookWithSecret`] |
@@ -56,13 +57,15 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, extract::State};
-use serde::{Deserialize, Serialize};
-
-use hookline_engine::{Engine, EventInput, Stats, WebhookView};
+use hookline_engine::{Engine, Stats};
 
 pub use auth::ApiAuth;
-pub use error::{ErrorBody, ErrorDetail};
-pub use stream::StreamSnapshot;
+/// The API's own wire types, declared in `hookline-contract` (shared with the console).
+pub use hookline_contract::api::{
+    BatchAccepted, ErrorBody, ErrorDetail, EventAccepted, EventBatch, HealthStatus,
+};
+pub use hookline_contract::stream::StreamSnapshot;
+pub use hookline_contract::webhook::{RotateSecretRequest, WebhookList};
 
 use error::ApiError;
 
@@ -83,54 +86,6 @@ impl Default for ApiLimits {
             max_batch: 1000,
         }
     }
-}
-
-/// `POST /v1/events` answer: the event's id and how many deliveries it created. A repeated
-/// idempotency key answers the first event's result, with `Idempotent-Replayed: true`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventAccepted {
-    /// The event's id.
-    pub event_id: String,
-    /// Deliveries created (one per matching webhook).
-    pub deliveries: u32,
-}
-
-/// `POST /v1/events/batch` body.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventBatch {
-    /// The events, 1 to [`ApiLimits::max_batch`].
-    pub events: Vec<EventInput>,
-}
-
-/// `POST /v1/events/batch` answer: one result per event, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BatchAccepted {
-    /// Results; `duplicate: true` marks a repeated idempotency key.
-    pub results: Vec<hookline_engine::IngestResult>,
-}
-
-/// `GET /v1/webhooks` answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WebhookList {
-    /// Every webhook, by id.
-    pub items: Vec<WebhookView>,
-}
-
-/// `POST /v1/webhooks/{id}/rotate-secret` body (optional: without it a secret is generated).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RotateSecretRequest {
-    /// The new secret, checked against the webhook's scheme.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-}
-
-/// `GET /healthz` and `GET /readyz` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HealthStatus {
-    /// `ok` or `ready`.
-    pub status: String,
 }
 
 /// What every handler gets.

@@ -4,7 +4,7 @@
 //! - `snapshot` ([`StreamSnapshot`]) first, and again whenever this subscriber fell behind
 //!   the engine's change feed (it then missed changes; the snapshot replaces them);
 //! - `delivery` and `webhook`: one per [`EngineEvent`](hookline_engine::EngineEvent), its JSON;
-//! - `stats` ([`Stats`]) every second;
+//! - `stats` ([`Stats`](hookline_engine::Stats)) every second;
 //! - a `: keep-alive` comment after 15 s without anything else.
 //!
 //! The stream ends when the client goes away or the engine shuts down.
@@ -24,14 +24,15 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper::body::Frame;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use super::ApiState;
 use super::error::ApiError;
-use hookline_core::model::{DeliveryFilter, DeliverySummary};
-use hookline_engine::{Engine, EngineError, EngineEvent, Stats, WebhookView};
+use hookline_contract::stream::{SNAPSHOT, STATS, StreamSnapshot};
+use hookline_core::model::DeliveryFilter;
+use hookline_engine::{Engine, EngineError, EngineEvent};
 
 /// Deliveries in a snapshot (the most recent).
 const SNAPSHOT_DELIVERIES: u32 = 200;
@@ -41,17 +42,6 @@ const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 const COALESCE_BYTES: usize = 64 * 1024;
 /// Writes buffered between the feed task and the connection.
 const BUFFERED_WRITES: usize = 16;
-
-/// The `snapshot` event: everything a fresh console needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StreamSnapshot {
-    /// Current figures.
-    pub stats: Stats,
-    /// Every webhook.
-    pub webhooks: Vec<WebhookView>,
-    /// The most recent deliveries (at most 200), newest first.
-    pub deliveries: Vec<DeliverySummary>,
-}
 
 pub(crate) async fn stream(State(st): State<ApiState>) -> Result<Response, ApiError> {
     // Subscribe first: a change made while the snapshot is read is in the feed.
@@ -90,7 +80,7 @@ async fn snapshot(engine: &Engine) -> Result<StreamSnapshot, EngineError> {
 
 async fn snapshot_event(engine: &Engine) -> Result<Bytes, EngineError> {
     let mut buf = BytesMut::new();
-    push_event(&mut buf, "snapshot", &snapshot(engine).await?);
+    push_event(&mut buf, SNAPSHOT, &snapshot(engine).await?);
     Ok(buf.freeze())
 }
 
@@ -110,11 +100,7 @@ fn push_event<T: Serialize>(buf: &mut BytesMut, name: &str, value: &T) {
 }
 
 fn push_change(buf: &mut BytesMut, change: &EngineEvent) {
-    let name = match change {
-        EngineEvent::Delivery(_) => "delivery",
-        EngineEvent::Webhook { .. } => "webhook",
-    };
-    push_event(buf, name, change);
+    push_event(buf, change.stream_name(), change);
 }
 
 /// Writes the feed into `tx` until the client leaves or the engine stops.
@@ -168,7 +154,7 @@ async fn feed(
                 match engine.stats().await {
                     Ok(stats) => {
                         let mut buf = BytesMut::new();
-                        push_event(&mut buf, "stats", &stats);
+                        push_event(&mut buf, STATS, &stats);
                         buf.freeze()
                     }
                     Err(e) => {

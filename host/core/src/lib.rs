@@ -4,9 +4,13 @@
 //! inputs, so the engine, the store, the API, the config loader and the plugin runtime share
 //! one definition of each rule.
 //!
+//! The wire types (the event catalogue, statuses, the API's views) are declared in
+//! `hookline-contract`, which the console and the plugin SDK share; the modules here re-export
+//! them where they always were, so `hookline_core::model::DeliveryStatus` still names the type.
+//!
 //! Main types, by room:
-//! - [`event`]: the origin's event catalog, typed event data and [`event::Payload`], the JSON
-//!   body every receiver gets.
+//! - [`event`]: the origin's event catalog and typed event data (from the contract), event
+//!   type validation, and [`event::Payload`], the JSON body every receiver gets.
 //! - [`pattern`]: subscription patterns (`task.created`, `task.*`, `task`, `*`), their
 //!   validation, and [`pattern::SubscriptionIndex`], which matches one event against many
 //!   subscriptions without scanning them all.

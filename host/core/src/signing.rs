@@ -36,12 +36,10 @@
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
 use std::fmt;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use ed25519_dalek::ed25519::signature::{MultipartSigner, MultipartVerifier};
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -52,108 +50,12 @@ use crate::secret::{BASE64, WHPK_PREFIX, WHSEC_PREFIX, WHSK_PREFIX};
 /// A timestamp exactly this far off still passes.
 pub const TOLERANCE_SECS: i64 = 300;
 
-/// Marionette: the delivery id, the same on every retry.
-pub const MARIONETTE_ID_HEADER: &str = "X-Webhook-ID";
-/// Marionette: Unix seconds at send time.
-pub const MARIONETTE_TIMESTAMP_HEADER: &str = "X-Webhook-Timestamp";
-/// Marionette: `sha256=<hex>` under the current secret.
-pub const MARIONETTE_SIGNATURE_HEADER: &str = "X-Webhook-Signature";
-/// Marionette, during a rotation grace window only: the signatures under the previous
-/// secrets, space-separated, each in the `sha256=<hex>` form. Hookline's addition; the
-/// origin's receivers ignore it.
-pub const MARIONETTE_PREVIOUS_SIGNATURE_HEADER: &str = "X-Webhook-Signature-Previous";
-/// Standard Webhooks: the message id.
-pub const STANDARD_ID_HEADER: &str = "webhook-id";
-/// Standard Webhooks: Unix seconds at send time.
-pub const STANDARD_TIMESTAMP_HEADER: &str = "webhook-timestamp";
-/// Standard Webhooks: space-separated `v1,…`/`v1a,…` signatures.
-pub const STANDARD_SIGNATURE_HEADER: &str = "webhook-signature";
-
-/// A webhook's signature scheme. Serialized as `marionette` / `standard`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scheme {
-    /// The origin's scheme, compatible with its receivers (the default).
-    #[default]
-    Marionette,
-    /// The Standard Webhooks specification (`v1` HMAC and `v1a` ed25519).
-    Standard,
-}
-
-impl Scheme {
-    /// The scheme's name, as written in configuration and on the command line.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Marionette => "marionette",
-            Self::Standard => "standard",
-        }
-    }
-
-    /// Name of the header carrying the delivery id.
-    pub const fn id_header(self) -> &'static str {
-        match self {
-            Self::Marionette => MARIONETTE_ID_HEADER,
-            Self::Standard => STANDARD_ID_HEADER,
-        }
-    }
-
-    /// Name of the header carrying the Unix timestamp.
-    pub const fn timestamp_header(self) -> &'static str {
-        match self {
-            Self::Marionette => MARIONETTE_TIMESTAMP_HEADER,
-            Self::Standard => STANDARD_TIMESTAMP_HEADER,
-        }
-    }
-
-    /// Name of the header carrying the signature(s).
-    pub const fn signature_header(self) -> &'static str {
-        match self {
-            Self::Marionette => MARIONETTE_SIGNATURE_HEADER,
-            Self::Standard => STANDARD_SIGNATURE_HEADER,
-        }
-    }
-
-    /// Every header [`signature_headers`] may set under this scheme: custom per-webhook
-    /// headers must not override these.
-    pub const fn reserved_headers(self) -> &'static [&'static str] {
-        match self {
-            Self::Marionette => &[
-                MARIONETTE_ID_HEADER,
-                MARIONETTE_TIMESTAMP_HEADER,
-                MARIONETTE_SIGNATURE_HEADER,
-                MARIONETTE_PREVIOUS_SIGNATURE_HEADER,
-            ],
-            Self::Standard => &[
-                STANDARD_ID_HEADER,
-                STANDARD_TIMESTAMP_HEADER,
-                STANDARD_SIGNATURE_HEADER,
-            ],
-        }
-    }
-}
-
-impl fmt::Display for Scheme {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A scheme name that is neither `marionette` nor `standard`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown signature scheme `{0}`: expected `marionette` or `standard`")]
-pub struct ParseSchemeError(pub String);
-
-impl FromStr for Scheme {
-    type Err = ParseSchemeError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "marionette" => Ok(Self::Marionette),
-            "standard" => Ok(Self::Standard),
-            other => Err(ParseSchemeError(other.to_owned())),
-        }
-    }
-}
+// The schemes and their header names are part of the API, declared in `hookline-contract`.
+pub use hookline_contract::scheme::{
+    MARIONETTE_ID_HEADER, MARIONETTE_PREVIOUS_SIGNATURE_HEADER, MARIONETTE_SIGNATURE_HEADER,
+    MARIONETTE_TIMESTAMP_HEADER, ParseSchemeError, STANDARD_ID_HEADER, STANDARD_SIGNATURE_HEADER,
+    STANDARD_TIMESTAMP_HEADER, Scheme,
+};
 
 /// Why a secret string is not a usable key. Messages never include the secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -396,7 +396,7 @@ pub(crate) fn view(runtime: &Runtime, now: Millis) -> WebhookView {
         id: r.id.clone(),
         url: r.url.clone(),
         events: r.events.clone(),
-        scheme: r.scheme,
+        scheme: r.scheme.into(),
         secret_prefix: r.secret_prefix.clone(),
         previous_secret_expires_at: runtime.previous_expires_at.filter(|&t| t > now),
         headers: r.headers.clone(),
@@ -411,7 +411,7 @@ pub(crate) fn view(runtime: &Runtime, now: Millis) -> WebhookView {
             .as_deref()
             .and_then(|c| serde_json::from_str(c).ok()),
         description: r.description.clone(),
-        state: r.state.name().to_owned(),
+        state: r.state.wire_name(),
         disabled_reason,
         disabled_at,
         source: r.source,

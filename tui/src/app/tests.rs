@@ -4,7 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::fixtures::{NOW, busy_app, change, code, detail_of, key, webhook};
-use crate::wire::{Page, Status, StreamEvent};
+use hookline_contract::{DeliveryStatus, Page, StreamEvent};
 
 fn app() -> (App, crate::clock::ManualClock) {
     busy_app(Options::default())
@@ -158,7 +158,7 @@ fn moving_and_following_the_selection() {
         "dlv_00000000000000000000000099",
         "billing",
         "task.created",
-        Status::Pending,
+        DeliveryStatus::Pending,
         0,
         NOW + 1_000,
     ))]));
@@ -198,7 +198,7 @@ fn retry_from_failures_drills_in_and_asks_the_daemon() {
         id: id.clone(),
         webhook_id: "billing".into(),
         event_type: "task.started".into(),
-        status: Status::Pending,
+        status: DeliveryStatus::Pending,
         attempts: 1,
         updated_at: NOW + 1,
         created_at: NOW - 9_000,
@@ -215,7 +215,7 @@ fn retry_from_failures_drills_in_and_asks_the_daemon() {
     );
     assert_eq!(
         app.data.book.get(&id).map(|r| r.status),
-        Some(Status::Pending)
+        Some(DeliveryStatus::Pending)
     );
     // Esc goes back to the groups.
     app.update(code(KeyCode::Esc));
@@ -266,7 +266,7 @@ fn pause_confirms_resume_does_not_and_re_enable_confirms() {
     paused.events = vec!["*".into()];
     app.update(Msg::Done(
         Effect::Pause("audit".into()),
-        Ok(Done::Webhook(paused)),
+        Ok(Done::Webhook(Box::new(paused))),
     ));
     assert!(status_text(&app).contains("audit is now paused"));
     // legacy-crm is disabled: re-enabling asks, naming the reason.
@@ -344,7 +344,7 @@ fn enter_opens_the_detail_and_esc_comes_back() {
         &id,
         "security",
         "permission.requested",
-        Status::Pending,
+        DeliveryStatus::Pending,
         2,
         NOW + 10,
     ))]));
@@ -394,7 +394,7 @@ fn freeze_holds_the_view_still() {
         "dlv_00000000000000000000000077",
         "audit",
         "session.created",
-        Status::Pending,
+        DeliveryStatus::Pending,
         0,
         NOW + 2_000,
     ))]));
@@ -437,7 +437,7 @@ fn a_complete_pending_list_forgets_what_finished_unseen() {
     let listed = DeliverySummary {
         id: keep.into(),
         webhook_id: "audit".into(),
-        status: Status::Pending,
+        status: DeliveryStatus::Pending,
         attempts: 2,
         updated_at: NOW - 6_000,
         ..DeliverySummary::default()
@@ -470,7 +470,7 @@ fn stats_set_the_server_clock_and_unknown_webhooks_are_fetched() {
         "dlv_00000000000000000000000088",
         "brand-new",
         "task.created",
-        Status::Pending,
+        DeliveryStatus::Pending,
         0,
         NOW,
     ))]));
@@ -608,7 +608,7 @@ fn a_flood_of_deliveries_stays_bounded() {
                     &format!("dlv_F{n:025}"),
                     "billing",
                     "task.completed",
-                    Status::Delivered,
+                    DeliveryStatus::Delivered,
                     1,
                     NOW + i64::from(n),
                 );

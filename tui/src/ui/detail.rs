@@ -11,7 +11,7 @@ use super::webhooks::countdown;
 use super::{Theme, kv, titled};
 use crate::app::App;
 use crate::format;
-use crate::wire::Status;
+use hookline_contract::{DeliveryStatus, ErrorKind};
 
 pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     let d = &app.detail;
@@ -56,7 +56,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         .map(|w| w.view.max_attempts)
         .filter(|m| *m > 0);
     let next = match (s.status, s.next_attempt_at) {
-        (Status::Pending, Some(t)) => countdown(t - now),
+        (DeliveryStatus::Pending, Some(t)) => countdown(t - now),
         _ => "-".to_owned(),
     };
     let mut lines = vec![
@@ -101,7 +101,6 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             format!(
                 "{}{}",
                 s.last_error_kind
-                    .as_deref()
                     .map(|k| format!("{k}: "))
                     .unwrap_or_default(),
                 s.last_error.as_deref().unwrap_or("")
@@ -132,7 +131,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
                 Cell::from(format!("+{}", format::age(a.started_at - s.created_at))),
                 Cell::from(format::duration_ms(a.duration_ms)),
                 Cell::from(result).style(style),
-                Cell::from(a.error_kind.clone().unwrap_or_else(|| "-".to_owned())),
+                Cell::from(a.error_kind.map_or("-", ErrorKind::as_str)),
                 Cell::from(a.error_message.clone().unwrap_or_default()).style(theme.dim()),
             ])
         })

@@ -24,7 +24,7 @@ use crate::actions::{self, ViewId};
 use crate::app::{App, ConnState, ListState, Mode, sort_columns};
 use crate::data::DeliveryRow;
 use crate::format;
-use crate::wire::{Millis, Status};
+use hookline_contract::{DeliveryStatus, Millis};
 
 /// Styles, or none at all under `NO_COLOR` (modifiers such as bold and reverse stay: they
 /// are not colour).
@@ -83,13 +83,14 @@ impl Theme {
     }
 
     /// A delivery status.
-    pub fn status(self, s: Status) -> Style {
+    pub fn status(self, s: DeliveryStatus) -> Style {
         match s {
-            Status::Delivered => self.ok(),
-            Status::Failed | Status::Exhausted => self.bad(),
-            Status::Pending => self.warn(),
-            Status::InFlight => self.info(),
-            Status::Canceled | Status::Skipped | Status::Unknown => self.dim(),
+            DeliveryStatus::Delivered => self.ok(),
+            DeliveryStatus::Failed | DeliveryStatus::Exhausted => self.bad(),
+            DeliveryStatus::Pending => self.warn(),
+            DeliveryStatus::InFlight => self.info(),
+            // Canceled, skipped, and whatever a newer daemon may add.
+            _ => self.dim(),
         }
     }
 

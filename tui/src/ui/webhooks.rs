@@ -94,8 +94,8 @@ fn row(theme: Theme, line: &WebhookLine, now: i64) -> Row<'static> {
     let warnings: Vec<String> = line.warnings.iter().map(|w| w.short()).collect();
     Row::new(vec![
         Cell::from(w.id.clone()).style(theme.strong()),
-        Cell::from(w.state.clone()).style(theme.state(&w.state)),
-        Cell::from(h.breaker.clone()).style(breaker_style),
+        Cell::from(w.state.as_str()).style(theme.state(w.state.as_str())),
+        Cell::from(h.breaker.as_str()).style(breaker_style),
         Cell::from(
             line.success
                 .map_or_else(|| "-".to_owned(), |s| format!("{:.1}%", s * 100.0)),
@@ -182,9 +182,9 @@ fn draw_details(frame: &mut Frame, theme: Theme, line: &WebhookLine, now: i64, a
             "state",
             match &w.disabled_reason {
                 Some(reason) => format!("{}: {reason}", w.state),
-                None => w.state.clone(),
+                None => w.state.to_string(),
             },
-            theme.state(&w.state),
+            theme.state(w.state.as_str()),
         ),
         kv(
             theme,

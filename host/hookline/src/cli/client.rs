@@ -755,11 +755,8 @@ fn webhooks_table(items: &[WebhookView]) -> String {
         .map(|w| {
             vec![
                 w.id.clone(),
-                w.state.clone(),
-                serde_json::to_value(w.health.breaker)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                w.state.to_string(),
+                w.health.breaker.to_string(),
                 w.health.succeeded.to_string(),
                 w.health.failed.to_string(),
                 w.scheme.as_str().to_owned(),

@@ -50,14 +50,18 @@ pub(super) const COUNTER_NAMES: [&str; 7] = [
 ];
 
 impl Counts {
-    fn slot(status: DeliveryStatus) -> usize {
+    /// The counter of a stored status. `None` for [`DeliveryStatus::Unknown`] (and any name
+    /// a newer contract adds before this store counts it): only a reader of a newer daemon
+    /// makes one, the engine never stores it, so there is nothing to count.
+    fn slot(status: DeliveryStatus) -> Option<usize> {
         match status {
-            DeliveryStatus::Pending | DeliveryStatus::InFlight => 1,
-            DeliveryStatus::Delivered => 2,
-            DeliveryStatus::Failed => 3,
-            DeliveryStatus::Exhausted => 4,
-            DeliveryStatus::Canceled => 5,
-            DeliveryStatus::Skipped => 6,
+            DeliveryStatus::Pending | DeliveryStatus::InFlight => Some(1),
+            DeliveryStatus::Delivered => Some(2),
+            DeliveryStatus::Failed => Some(3),
+            DeliveryStatus::Exhausted => Some(4),
+            DeliveryStatus::Canceled => Some(5),
+            DeliveryStatus::Skipped => Some(6),
+            _ => None,
         }
     }
 
@@ -66,7 +70,9 @@ impl Counts {
     }
 
     pub(super) fn deliveries(&mut self, status: DeliveryStatus, n: i64) {
-        self.values[Self::slot(status)] += n;
+        if let Some(slot) = Self::slot(status) {
+            self.values[slot] += n;
+        }
     }
 
     pub(super) fn moved(&mut self, from: DeliveryStatus, to: DeliveryStatus, n: i64) {
