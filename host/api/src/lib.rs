@@ -31,6 +31,19 @@
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /healthz`, `/readyz` | liveness (no token), readiness |
 //!
+//! Serving it over a running engine (the daemon does this, with its token from a file):
+//!
+//! ```no_run
+//! use hookline_api::{ApiAuth, ApiLimits, router};
+//! use hookline_engine::Engine;
+//!
+//! async fn serve(engine: Engine, token: &str) -> std::io::Result<()> {
+//!     let app = router(engine, ApiAuth::new(token), ApiLimits::default());
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8420").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! ```
+//!
 //! [`EventInput`]: hookline_engine::EventInput
 //! [`WebhookSpec`]: hookline_engine::WebhookSpec
 //! [`WebhookPatch`]: hookline_engine::WebhookPatch

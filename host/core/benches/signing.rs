@@ -1,6 +1,6 @@
 //! Signing and verification cost per delivery attempt, for each scheme, on a ~1 KB body.
 //!
-//! `cargo bench -p hookline-host --bench signing`
+//! `cargo bench -p hookline-core --bench signing`
 
 use std::hint::black_box;
 

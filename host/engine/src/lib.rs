@@ -1,4 +1,70 @@
-//! The delivery engine: ingest, the dispatcher, and the operations behind the HTTP API.
+//! # hookline-engine
+//!
+//! The delivery engine, the crate embedders use: ingest, the dispatcher, and the operations
+//! behind the HTTP API, over any [`Store`].
+//!
+//! Main types:
+//! - [`Engine`]: started over a store with [`Engine::start`]; [`Engine::ingest`] accepts
+//!   events (durable before it returns), webhooks are managed with
+//!   [`Engine::create_webhook`] and friends, [`Engine::subscribe`] streams changes.
+//! - [`EngineConfig`]: workers, lease, retry policy, breaker, the plugin runtime (any
+//!   [`Transformer`]; `None` links no wasmtime) and the [`Clock`].
+//! - [`http::HttpSender`]: one attempt over HTTP behind the [`ssrf`] guard.
+//! - [`Metrics`]: the Prometheus counters and gauges.
+//!
+//! Embedding it over a SQLite store:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use hookline_core::event::ResourceInfo;
+//! use hookline_core::model::DeliveryFilter;
+//! use hookline_core::secret::Sealer;
+//! use hookline_engine::http::{HttpSender, SenderConfig};
+//! use hookline_engine::ssrf::NetworkPolicy;
+//! use hookline_engine::{Engine, EngineConfig, EventInput, WebhookSpec};
+//! use hookline_store::sqlite::{SqliteOptions, SqliteStore};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = std::env::temp_dir().join(format!("hookline-doc-{}", std::process::id()));
+//! let store = SqliteStore::open(&dir.join("hookline.db"), SqliteOptions::default())?;
+//! // Loopback allowed for this example; the default policy refuses private addresses.
+//! let sender = HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback())?;
+//! let key = [7; 32]; // in production: a random key kept outside the store
+//! let engine = Engine::start(
+//!     Arc::new(store),
+//!     sender,
+//!     Sealer::from_bytes(&key),
+//!     EngineConfig::default(),
+//! )
+//! .await?;
+//! engine
+//!     .create_webhook(WebhookSpec {
+//!         id: Some("billing".into()),
+//!         url: "http://127.0.0.1:9/hook".into(),
+//!         events: vec!["task.*".into()],
+//!         ..WebhookSpec::default()
+//!     })
+//!     .await?;
+//! engine
+//!     .ingest(vec![EventInput {
+//!         event_type: "task.completed".into(),
+//!         id: Some("order-42".into()), // an idempotency key
+//!         resource: ResourceInfo::new("t1", "task"),
+//!         data: None,
+//!     }])
+//!     .await?;
+//! // Stored before `ingest` returned: one delivery, retried until the receiver answers.
+//! let deliveries = engine.list_deliveries(DeliveryFilter::default()).await?;
+//! assert_eq!(deliveries.items.len(), 1);
+//! engine.shutdown(Duration::from_secs(1)).await;
+//! # drop(engine);
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! ## The hot path
 //! 1. [`Engine::ingest`] validates a batch of events, builds each payload once (the origin's

@@ -13,6 +13,16 @@
 //! The engine itself is `hookline_engine` (over a `hookline_store` store, with
 //! `hookline_plugin` transforms), served by `hookline_api`; the pure rules are
 //! `hookline_core`.
+//!
+//! ```
+//! use hookline::config::Config;
+//!
+//! // Embedded defaults, then the file, then `HOOKLINE_*` overrides; validated with file:line.
+//! let config = Config::from_toml_str("[delivery]\nworkers = 8\n", "hookline.toml", []).unwrap();
+//! assert_eq!(config.delivery.workers, 8);
+//! let err = Config::from_toml_str("[delivery]\nworkers = 0\n", "hookline.toml", []).unwrap_err();
+//! assert!(err.to_string().contains("hookline.toml:2:11: `delivery.workers`"));
+//! ```
 
 pub mod bench;
 pub mod config;

@@ -1569,7 +1569,7 @@ async fn the_log_starts_over_under_sustained_writes() {
 }
 
 /// Not a benchmark with assertions: prints the throughput of the store alone. Run with
-/// `cargo test -p hookline-host --release --lib store -- --nocapture`.
+/// `cargo test -p hookline-store --release --lib sqlite::tests -- --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throughput() {
     let total: u64 = if cfg!(debug_assertions) {
