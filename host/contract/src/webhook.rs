@@ -155,10 +155,10 @@ pub struct WebhookPatch {
     /// New schedule.
     #[serde(default)]
     pub retry_schedule_seconds: Option<Vec<u64>>,
-    /// New rate limit.
+    /// New rate limit, requests per second (1 to 1,000,000); `0` removes the limit.
     #[serde(default)]
     pub rate_limit_per_second: Option<u32>,
-    /// New concurrency limit.
+    /// New concurrency limit (1 to 4096); `0` returns to the engine-wide default.
     #[serde(default)]
     pub max_concurrency: Option<u32>,
     /// New plugin path.
