@@ -198,14 +198,9 @@ impl fmt::Display for EndpointError {
     }
 }
 
-impl std::error::Error for EndpointError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            EndpointError::TokenFile { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-}
+/// The cause is part of the message (`… cannot read the token: <io error>`), so
+/// [`std::error::Error::source`] is `None`: a reporter printing the chain prints it once.
+impl std::error::Error for EndpointError {}
 
 impl Endpoint {
     /// Resolves `args` against the process's environment ([`Environment::from_process`]).
