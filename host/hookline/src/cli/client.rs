@@ -17,6 +17,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+
+use super::AtRuntime as _;
 use clap::{Args, Subcommand, ValueEnum};
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, StatusCode, Url};
@@ -719,7 +721,8 @@ fn run(call: impl std::future::Future<Output = Result<(), CallError>>) -> anyhow
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
+        .context("starting the async runtime")
+        .at_runtime()?;
     match runtime.block_on(call) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
