@@ -27,14 +27,14 @@ async fn emit_then_list_deliveries_through_the_cli() {
 
     let created: Value = serde_json::from_str(
         &cli(&[
-            "webhooks", "--url", &url, "--token", &token, "add", "--id", "cli-hook", "--url",
-            &hook, "--events", "task.*",
+            "webhooks", "add", "--id", "cli-hook", "--url", &hook, "--daemon", &url, "--token",
+            &token, "--events", "task.*",
         ])
         .await,
     )
     .expect("webhooks add prints JSON");
     assert_eq!(created["webhook"]["id"], "cli-hook");
-    let listed = cli(&["webhooks", "--url", &url, "--token", &token, "list"]).await;
+    let listed = cli(&["webhooks", "--daemon", &url, "--token", &token, "list"]).await;
     assert!(
         listed.contains("cli-hook") && listed.contains(&hook),
         "{listed}"
@@ -48,7 +48,7 @@ async fn emit_then_list_deliveries_through_the_cli() {
             r#"{"session_id":"s1","status":"pending"}"#,
             "--resource-id",
             "cli-task-1",
-            "--url",
+            "--daemon",
             &url,
             "--token",
             &token,
@@ -76,7 +76,7 @@ async fn emit_then_list_deliveries_through_the_cli() {
                     "deliveries",
                     "list",
                     "--json",
-                    "--url",
+                    "--daemon",
                     &url,
                     "--token",
                     &token,
@@ -94,7 +94,7 @@ async fn emit_then_list_deliveries_through_the_cli() {
     .await;
     assert_eq!(delivery["event_id"], event_id.as_str());
     let id = delivery["id"].as_str().unwrap();
-    let table = cli(&["deliveries", "list", "--url", &url, "--token", &token]).await;
+    let table = cli(&["deliveries", "list", "--daemon", &url, "--token", &token]).await;
     let row = table
         .lines()
         .find(|l| l.starts_with(id))
@@ -105,7 +105,16 @@ async fn emit_then_list_deliveries_through_the_cli() {
     assert!(table.starts_with("ID"), "{table}");
 
     let shown: Value = serde_json::from_str(
-        &cli(&["deliveries", "show", id, "--url", &url, "--token", &token]).await,
+        &cli(&[
+            "deliveries",
+            "show",
+            id,
+            "--daemon",
+            &url,
+            "--token",
+            &token,
+        ])
+        .await,
     )
     .expect("deliveries show prints JSON");
     assert_eq!(shown["attempts_detail"][0]["status_code"], 200, "{shown:#}");
@@ -115,7 +124,7 @@ async fn emit_then_list_deliveries_through_the_cli() {
         [
             "deliveries",
             "list",
-            "--url",
+            "--daemon",
             &url,
             "--token",
             "wrong-token-0123456789",

@@ -127,7 +127,7 @@ async fn the_console_shows_deliveries_retries_a_failure_and_pauses_a_webhook() {
     let token_file = daemon.dir().join("console-token");
     std::fs::write(&token_file, daemon.token()).expect("write the token file");
     let command = format!(
-        "{} --url {} --token-file {}; echo \"console exited with $?\"; sleep 60",
+        "{} --daemon {} --token-file {}; echo \"console exited with $?\"; sleep 60",
         shell_quote(&bin_path("hookline-console")),
         daemon.url(),
         shell_quote(&token_file),

@@ -8,6 +8,7 @@ mod bench;
 mod cli_clients;
 mod console;
 mod crash;
+mod front_door;
 mod idempotency;
 mod plugins;
 mod shutdown;

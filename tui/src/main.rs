@@ -1,26 +1,34 @@
 //! `hookline-console`: argument parsing only; the console is the library's.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
 use hookline_console::app::Options;
 use hookline_console::run::{RunOptions, run};
+use hookline_contract::endpoint::{Endpoint, EndpointArgs};
 
-/// Where `hookline serve` writes its generated token, relative to its working directory.
-const DEFAULT_TOKEN_FILE: &str = "hookline-data/api-token";
+/// Exit code of a usage or configuration error (clap's own usage errors exit 2 too).
+const EXIT_USAGE: u8 = 2;
+/// Exit code of a failure while running (the terminal, the runtime).
+const EXIT_RUNTIME: u8 = 1;
 
 /// Hookline's terminal console: live views of a running daemon over its HTTP API.
 #[derive(Debug, Parser)]
 #[command(name = "hookline-console", version, about)]
 struct Cli {
-    /// The daemon's API.
-    #[arg(long, default_value = "http://127.0.0.1:8420")]
-    url: String,
-    /// A file holding the API token. Without it: HOOKLINE_API_TOKEN, else
-    /// `hookline-data/api-token` when present.
-    #[arg(long)]
+    /// The daemon's API URL [env: HOOKLINE_URL] [default: http://127.0.0.1:8420]. `--url`
+    /// is accepted too, as before.
+    #[arg(long, alias = "url", value_name = "URL")]
+    daemon: Option<String>,
+    /// The API bearer token [env: HOOKLINE_API_TOKEN] (default: the contents of
+    /// ./hookline-data/api-token, when present). Prefer --token-file: flags are visible to
+    /// other users of the machine.
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+    /// A file holding the API bearer token (instead of --token).
+    #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
     /// Hide and refuse actions that change the daemon (retry, replay, pause/resume).
     #[arg(long)]
@@ -32,30 +40,41 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    match real_main() {
+    let cli = Cli::parse();
+    // The same resolution, precedence and messages as `hookline`'s API clients.
+    let endpoint = match Endpoint::from_args(&EndpointArgs {
+        daemon: cli.daemon.clone(),
+        token: cli.token.clone(),
+        token_file: cli.token_file.clone(),
+    }) {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            eprintln!("hookline-console: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match real_main(cli, endpoint) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hookline-console: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(EXIT_RUNTIME)
         }
     }
 }
 
-fn real_main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let token = resolve_token(cli.token_file.as_deref())?;
+fn real_main(cli: Cli, endpoint: Endpoint) -> anyhow::Result<()> {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let stats_path = std::env::var_os("HOOKLINE_CONSOLE_STATS")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
     let opts = RunOptions {
         app: Options {
-            url: cli.url,
+            url: endpoint.url,
             read_only: cli.read_only,
             auto_disable_after_seconds: cli.auto_disable_after,
             color,
         },
-        token,
+        token: endpoint.token,
         stats_path,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -67,34 +86,4 @@ fn real_main() -> anyhow::Result<()> {
     let result = runtime.block_on(run(opts));
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     result.map_err(Into::into)
-}
-
-/// `--token-file`, else `HOOKLINE_API_TOKEN`, else the default token file when present.
-fn resolve_token(file: Option<&Path>) -> anyhow::Result<Option<String>> {
-    let read = |path: &Path| -> anyhow::Result<String> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the token file {}", path.display()))?;
-        let token = text.trim().to_owned();
-        anyhow::ensure!(
-            !token.is_empty(),
-            "the token file {} is empty",
-            path.display()
-        );
-        Ok(token)
-    };
-    if let Some(path) = file {
-        return read(path).map(Some);
-    }
-    if let Some(token) = std::env::var("HOOKLINE_API_TOKEN")
-        .ok()
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-    {
-        return Ok(Some(token));
-    }
-    let default = Path::new(DEFAULT_TOKEN_FILE);
-    if default.exists() {
-        return read(default).map(Some);
-    }
-    Ok(None)
 }

@@ -12,6 +12,7 @@ use crate::api::{Api, ApiError, error_chain};
 use crate::app::{ConnState, Msg};
 use crate::sse::SseParser;
 use hookline_contract::StreamEvent;
+use hookline_contract::endpoint::TOKEN_HINT;
 
 /// First wait before reconnecting; doubled after each failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -38,7 +39,7 @@ pub async fn run(api: Api, tx: mpsc::Sender<Msg>) {
         let state = match api.open_stream().await {
             Err(ApiError::Unauthorized(m)) => {
                 backoff = MAX_BACKOFF;
-                ConnState::Unauthorized(format!("{m}; pass --token-file or set HOOKLINE_API_TOKEN"))
+                ConnState::Unauthorized(format!("{m}; {TOKEN_HINT}"))
             }
             Err(e) => {
                 backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -18,6 +18,9 @@
 //!   [`ErrorBody`].
 //! - [`stream`]: the `/v1/stream` feed, [`EngineEvent`] as the daemon writes it and
 //!   [`StreamEvent`] as a reader decodes it.
+//! - [`endpoint`]: where a reader finds the daemon and its token ([`endpoint::Endpoint`]:
+//!   `--daemon`, `--token`, `--token-file`, `HOOKLINE_URL`, `HOOKLINE_API_TOKEN`, the
+//!   default token file), one precedence for the CLI and the console (std only).
 //!
 //! ## Compatibility
 //!
@@ -47,6 +50,7 @@
 
 pub mod api;
 pub mod delivery;
+pub mod endpoint;
 pub mod event;
 pub mod scheme;
 pub mod stream;

@@ -272,7 +272,7 @@ impl Demo {
             TokenSource::Config => " --token-file FILE (the configured token)".to_owned(),
         };
         let _ = writeln!(out, "\nAttach the console in another terminal:");
-        let _ = writeln!(out, "  hookline-console --url {api}{token}");
+        let _ = writeln!(out, "  hookline-console --daemon {api}{token}");
         let _ = writeln!(out, "\nCtrl-C stops the demo.");
         out
     }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+
+use super::AtRuntime as _;
 use clap::{Args, ValueEnum};
 use hookline::bench::{self, BenchOptions, Scenario, StoreChoice};
 use hookline::example_plugins::find_redact_plugin;
@@ -91,8 +93,9 @@ pub(super) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    let report = runtime.block_on(bench::run(&opts))?;
+        .context("starting the async runtime")
+        .at_runtime()?;
+    let report = runtime.block_on(bench::run(&opts)).at_runtime()?;
     match args.output {
         Output::Text => print!("{}", report.to_text()),
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -101,6 +104,6 @@ pub(super) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("hookline bench: a ledger did not balance");
-        Ok(ExitCode::from(1))
+        Ok(ExitCode::from(super::EXIT_RUNTIME))
     }
 }

@@ -1,19 +1,24 @@
 //! Thin clients of the daemon's HTTP API: `emit`, `webhooks …` and `deliveries …`.
 //!
-//! The daemon is found at `--url` (`HOOKLINE_URL`, default `http://127.0.0.1:8420`); the
-//! token comes from `--token` (`HOOKLINE_API_TOKEN`), else from `hookline-data/api-token`
-//! in the working directory, where `hookline serve` writes it by default.
+//! The daemon is found at `--daemon` (`HOOKLINE_URL`, default `http://127.0.0.1:8420`); the
+//! token comes from `--token` or `--token-file`, else `HOOKLINE_API_TOKEN`, else
+//! `hookline-data/api-token` in the working directory, where `hookline serve` writes it by
+//! default. One resolution for this CLI and the console: `hookline_contract::endpoint`.
+//! These flags go anywhere on the line: `hookline webhooks add --url HOOK --daemon API`.
 //!
 //! Output: pretty JSON for single records; `list` prints an aligned table (`--json` for
 //! JSON). An API error prints `error: <code>: <message> (<field>)` on stderr and exits 1; so
-//! does an unreachable daemon.
+//! does an unreachable daemon. A bad flag, URL or token file exits 2 before any request.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+
+use super::AtRuntime as _;
 use clap::{Args, Subcommand, ValueEnum};
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Method, StatusCode, Url};
@@ -21,48 +26,40 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use hookline_api::{ErrorBody, EventAccepted, RotateSecretRequest, WebhookList};
+use hookline_contract::endpoint::{DEFAULT_URL, Endpoint, EndpointArgs, Source, TOKEN_HINT};
 use hookline_core::event::{ResourceInfo, category};
 use hookline_core::ids::new_id;
 use hookline_core::model::{DeliveryDetail, DeliverySummary, Millis, Page};
 use hookline_core::signing::Scheme;
 use hookline_engine::{WebhookPatch, WebhookSpec, WebhookView, WebhookWithSecret};
 
-const DEFAULT_URL: &str = "http://127.0.0.1:8420";
-/// Where `hookline serve` writes its generated token, relative to the working directory.
-const TOKEN_FILE: &str = "hookline-data/api-token";
-
-/// Where the daemon is and how to authenticate (`--url`, `--token`), anywhere on the line.
+/// Where the daemon is and how to authenticate, anywhere on the line (`global`): the flags
+/// of [`hookline_contract::endpoint`], resolved there with the console's precedence.
+/// `--daemon` and not `--url`, which `webhooks add` and `update` take for the webhook.
 #[derive(Debug, Args)]
 pub(super) struct Connection {
-    /// The daemon's API URL.
-    #[arg(long = "url", value_name = "URL", env = "HOOKLINE_URL", default_value = DEFAULT_URL, global = true)]
-    api_url: String,
-    /// The API bearer token (default: the contents of ./hookline-data/api-token).
-    #[arg(
-        long,
-        env = "HOOKLINE_API_TOKEN",
-        hide_env_values = true,
-        global = true
-    )]
+    /// The daemon's API URL [env: HOOKLINE_URL] [default: http://127.0.0.1:8420].
+    #[arg(long, value_name = "URL", global = true)]
+    daemon: Option<String>,
+    /// The API bearer token [env: HOOKLINE_API_TOKEN] (default: the contents of
+    /// ./hookline-data/api-token, when present).
+    #[arg(long, value_name = "TOKEN", global = true)]
     token: Option<String>,
+    /// A file holding the API bearer token (instead of --token).
+    #[arg(long, value_name = "FILE", global = true)]
+    token_file: Option<PathBuf>,
 }
 
-/// `webhooks`' connection: `add` and `update` take `--url` for the webhook, so the daemon's
-/// URL goes before the subcommand (`hookline webhooks --url http://daemon:8420 add --url …`)
-/// or in `HOOKLINE_URL`.
-#[derive(Debug, Args)]
-pub(super) struct WebhooksConnection {
-    /// The daemon's API URL (give it before the subcommand).
-    #[arg(long = "url", value_name = "URL", env = "HOOKLINE_URL", default_value = DEFAULT_URL)]
-    api_url: String,
-    /// The API bearer token (default: the contents of ./hookline-data/api-token).
-    #[arg(
-        long,
-        env = "HOOKLINE_API_TOKEN",
-        hide_env_values = true,
-        global = true
-    )]
-    token: Option<String>,
+impl Connection {
+    /// Resolves the flags against the environment; an error is a usage error (exit 2).
+    fn resolve(&self) -> anyhow::Result<Endpoint> {
+        let args = EndpointArgs {
+            daemon: self.daemon.clone(),
+            token: self.token.clone(),
+            token_file: self.token_file.clone(),
+        };
+        Ok(Endpoint::from_args(&args)?)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -89,7 +86,7 @@ pub(super) struct EmitArgs {
 #[derive(Debug, Args)]
 pub(super) struct WebhooksArgs {
     #[command(flatten)]
-    conn: WebhooksConnection,
+    conn: Connection,
     #[command(subcommand)]
     command: WebhooksCommand,
 }
@@ -293,7 +290,7 @@ pub(super) fn emit(args: EmitArgs) -> anyhow::Result<ExitCode> {
         "resource": resource,
         "data": data,
     });
-    let client = Client::new(args.conn.api_url, args.conn.token)?;
+    let client = Client::new(args.conn.resolve()?)?;
     run(async move {
         let response = client
             .send(Method::POST, &["v1", "events"], &[], Some(&body))
@@ -311,7 +308,7 @@ pub(super) fn emit(args: EmitArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(super) fn webhooks(args: WebhooksArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(args.conn.api_url, args.conn.token)?;
+    let client = Client::new(args.conn.resolve()?)?;
     // Build request bodies before starting: a bad flag is a usage error (exit 2).
     let request = match args.command {
         WebhooksCommand::Add(add) => WebhookRequest::Add(add_spec(add)?),
@@ -399,7 +396,7 @@ enum WebhookRequest {
 }
 
 pub(super) fn deliveries(args: DeliveriesArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(args.conn.api_url, args.conn.token)?;
+    let client = Client::new(args.conn.resolve()?)?;
     run(async move {
         match args.command {
             DeliveriesCommand::List(list) => {
@@ -540,7 +537,11 @@ fn read_json_arg(arg: &str) -> anyhow::Result<serde_json::Value> {
 #[derive(Debug)]
 enum CallError {
     /// No answer from the daemon.
-    Unreachable { url: String, cause: String },
+    Unreachable {
+        url: String,
+        source: Source,
+        cause: String,
+    },
     /// The API answered with an error.
     Api {
         status: StatusCode,
@@ -558,9 +559,16 @@ enum CallError {
 impl CallError {
     fn report(&self) {
         match self {
-            CallError::Unreachable { url, cause } => {
+            CallError::Unreachable { url, source, cause } => {
                 eprintln!("error: the daemon at {url} is unreachable: {cause}");
-                eprintln!("hint: is `hookline serve` running? Set --url or HOOKLINE_URL");
+                let from = match source {
+                    Source::Default => "the default address".to_owned(),
+                    other => format!("from {other}"),
+                };
+                eprintln!(
+                    "hint: is `hookline serve` running? That address is {from}; set --daemon \
+                     or HOOKLINE_URL"
+                );
             }
             CallError::Api {
                 status,
@@ -573,10 +581,7 @@ impl CallError {
                     None => eprintln!("error: {}: {}", e.code, e.message),
                 }
                 if *status == StatusCode::UNAUTHORIZED && !token_given {
-                    eprintln!(
-                        "hint: pass --token or set HOOKLINE_API_TOKEN (the daemon writes its \
-                         token to <data dir>/api-token; {TOKEN_FILE} was not found here)"
-                    );
+                    eprintln!("hint: {TOKEN_HINT}");
                 }
             }
             CallError::Http { status, text } => {
@@ -593,29 +598,33 @@ impl CallError {
 struct Client {
     http: reqwest::Client,
     base: Url,
+    base_source: Source,
     token: Option<String>,
 }
 
 impl Client {
-    fn new(url: String, token: Option<String>) -> anyhow::Result<Client> {
-        let base = Url::parse(&url).with_context(|| format!("--url `{url}`"))?;
-        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            bail!("--url `{url}`: expected an http or https URL, e.g. {DEFAULT_URL}");
+    fn new(endpoint: Endpoint) -> anyhow::Result<Client> {
+        let Endpoint {
+            url,
+            url_source,
+            token,
+            ..
+        } = endpoint;
+        let base = Url::parse(&url).with_context(|| format!("{url_source} `{url}`"))?;
+        if base.cannot_be_a_base() {
+            bail!("{url_source} `{url}`: expected an http or https URL, e.g. {DEFAULT_URL}");
         }
-        let token = match token.filter(|t| !t.trim().is_empty()) {
-            Some(t) => Some(t.trim().to_owned()),
-            None => match std::fs::read_to_string(TOKEN_FILE) {
-                Ok(t) => Some(t.trim().to_owned()).filter(|t| !t.is_empty()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(e).with_context(|| format!("reading {TOKEN_FILE}")),
-            },
-        };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build()
             .context("building the HTTP client")?;
-        Ok(Client { http, base, token })
+        Ok(Client {
+            http,
+            base,
+            base_source: url_source,
+            token,
+        })
     }
 
     fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
@@ -648,6 +657,7 @@ impl Client {
         }
         let response = request.send().await.map_err(|e| CallError::Unreachable {
             url: self.base.to_string(),
+            source: self.base_source.clone(),
             cause: error_chain(&e),
         })?;
         let status = response.status();
@@ -711,7 +721,8 @@ fn run(call: impl std::future::Future<Output = Result<(), CallError>>) -> anyhow
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
+        .context("starting the async runtime")
+        .at_runtime()?;
     match runtime.block_on(call) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
@@ -854,7 +865,13 @@ mod tests {
 
     #[test]
     fn urls_keep_a_base_path_and_encode_segments() {
-        let client = Client::new("http://127.0.0.1:8420/prefix/".into(), Some("t".into())).unwrap();
+        let client = Client::new(Endpoint {
+            url: "http://127.0.0.1:8420/prefix/".into(),
+            url_source: Source::Flag("--daemon"),
+            token: Some("t".into()),
+            token_source: Some(Source::Flag("--token")),
+        })
+        .unwrap();
         let url = client.url(
             &["v1", "webhooks", "a/b"],
             &[("status", "failed,exhausted".into())],

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
+
+use super::AtRuntime as _;
 use clap::Args;
 use hookline::demo::{DEMO_DATA_DIR, Demo, DemoOptions};
 
@@ -39,7 +41,8 @@ pub(super) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .thread_name("hookline-demo")
         .build()
-        .context("starting the async runtime")?;
+        .context("starting the async runtime")
+        .at_runtime()?;
     runtime.block_on(async move {
         let demo = match Demo::start(DemoOptions {
             rate: args.rate,
@@ -52,7 +55,7 @@ pub(super) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             Ok(demo) => demo,
             Err(e) => {
                 eprintln!("hookline demo: {e}");
-                return Ok(ExitCode::from(1));
+                return Ok(ExitCode::from(super::EXIT_RUNTIME));
             }
         };
         println!("{}", demo.banner());

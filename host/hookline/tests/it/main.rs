@@ -1,0 +1,3 @@
+//! Integration tests of the `hookline` package (one test binary, so the link step runs once).
+
+mod example_config;
