@@ -499,48 +499,24 @@ fn pretty(body: &[u8]) -> String {
     }
 }
 
-/// A line diff (`-` only before, `+` only after, ` ` both), from a longest common
-/// subsequence. Inputs too large for the quadratic table are shown whole.
+/// A line diff (`-` only before, `+` only after, ` ` both), by `similar` (Myers; lines
+/// compared as `str::lines` splits them, so a missing final newline is no difference). A
+/// diff that takes over a second is given up for a coarser one rather than waited for.
 fn diff(before: &str, after: &str) -> String {
-    const MAX_CELLS: usize = 4_000_000;
+    use similar::{ChangeTag, TextDiff};
     let a: Vec<&str> = before.lines().collect();
     let b: Vec<&str> = after.lines().collect();
+    let diff = TextDiff::configure()
+        .timeout(Duration::from_secs(1))
+        .diff_slices(&a, &b);
     let mut out = String::new();
-    if (a.len() + 1).saturating_mul(b.len() + 1) > MAX_CELLS {
-        for line in &a {
-            let _ = writeln!(out, "- {line}");
-        }
-        for line in &b {
-            let _ = writeln!(out, "+ {line}");
-        }
-        return out;
-    }
-    // lcs[i][j]: common length of a[i..] and b[j..].
-    let width = b.len() + 1;
-    let mut lcs = vec![0u32; (a.len() + 1) * width];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i * width + j] = if a[i] == b[j] {
-                lcs[(i + 1) * width + j + 1] + 1
-            } else {
-                lcs[(i + 1) * width + j].max(lcs[i * width + j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            let _ = writeln!(out, "  {}", a[i]);
-            i += 1;
-            j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i * width + j + 1] > lcs[(i + 1) * width + j])
-        {
-            let _ = writeln!(out, "+ {}", b[j]);
-            j += 1;
-        } else {
-            let _ = writeln!(out, "- {}", a[i]);
-            i += 1;
-        }
+    for change in diff.iter_all_changes() {
+        let mark = match change.tag() {
+            ChangeTag::Delete => '-',
+            ChangeTag::Insert => '+',
+            ChangeTag::Equal => ' ',
+        };
+        let _ = writeln!(out, "{mark} {}", change.value());
     }
     out
 }
