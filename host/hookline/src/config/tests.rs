@@ -1,9 +1,10 @@
 use std::collections::BTreeSet;
 
+use hookline_test_support::tempdir::TempDir;
 use serde::Deserializer;
 
 use super::env::SECTION_KEYS;
-use super::error::{closest, edit_distance};
+use super::error::closest;
 use super::provenance::line_column;
 use super::*;
 
@@ -46,24 +47,12 @@ fn webhook(extra: &str) -> String {
     )
 }
 
-/// A unique scratch file, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str, contents: &str) -> TempFile {
-        let path = std::env::temp_dir().join(format!(
-            "hookline-config-test-{}-{name}",
-            std::process::id()
-        ));
-        std::fs::write(&path, contents).unwrap();
-        TempFile(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// A scratch file in a fresh directory, removed with the directory (kept if the test fails).
+fn temp_file(name: &str, contents: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new("config-test");
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    (dir, path)
 }
 
 // --- defaults -----------------------------------------------------------------------
@@ -900,9 +889,9 @@ fn encryption_key_from_env_or_file() {
         Some(expected)
     );
 
-    let file = TempFile::new("key", &format!("{hex_key}\n"));
+    let (_dir, file) = temp_file("key", &format!("{hex_key}\n"));
     let from_file = SecurityConfig {
-        encryption_key_file: Some(file.0.clone()),
+        encryption_key_file: Some(file.clone()),
         allowed_networks: vec![],
     };
     assert_eq!(from_file.load_encryption_key([]).unwrap(), Some(expected));
@@ -951,9 +940,9 @@ fn bad_encryption_keys_name_their_source_never_the_key() {
         "`HOOKLINE_ENCRYPTION_KEY`: is empty",
     );
 
-    let file = TempFile::new("badkey", &"ab".repeat(31));
+    let (_dir, file) = temp_file("badkey", &"ab".repeat(31));
     let from_file = SecurityConfig {
-        encryption_key_file: Some(file.0.clone()),
+        encryption_key_file: Some(file.clone()),
         allowed_networks: vec![],
     };
     let e = from_file.load_encryption_key([]).unwrap_err().to_string();
@@ -961,7 +950,7 @@ fn bad_encryption_keys_name_their_source_never_the_key() {
         &e,
         &format!(
             "encryption key from file `{}` (security.encryption_key_file): must be 64 hex characters (32 bytes), got 62",
-            file.0.display()
+            file.display()
         ),
     );
     let missing = SecurityConfig {
@@ -978,15 +967,15 @@ fn bad_encryption_keys_name_their_source_never_the_key() {
 
 #[test]
 fn load_reads_the_file_and_names_it_in_errors() {
-    let file = TempFile::new("config.toml", "[delivery]\nworkers = 7\n");
-    let c = Config::load(Some(&file.0), []).unwrap();
+    let (_dir, file) = temp_file("config.toml", "[delivery]\nworkers = 7\n");
+    let c = Config::load(Some(&file), []).unwrap();
     assert_eq!(c.delivery.workers, 7);
-    let bad = TempFile::new("bad.toml", "\n[delivery]\nworkerz = 7\n");
-    let e = Config::load(Some(&bad.0), []).unwrap_err().to_string();
+    let (_bad_dir, bad) = temp_file("bad.toml", "\n[delivery]\nworkerz = 7\n");
+    let e = Config::load(Some(&bad), []).unwrap_err().to_string();
     assert!(
         e.starts_with(&format!(
             "{}:3:1: unknown key `delivery.workerz`",
-            bad.0.display()
+            bad.display()
         )),
         "{e}"
     );
@@ -1143,10 +1132,7 @@ fn every_key_is_documented_in_the_defaults_and_the_example() {
 }
 
 #[test]
-fn edit_distance_and_suggestions() {
-    assert_eq!(edit_distance("wrokers", "workers"), 1);
-    assert_eq!(edit_distance("", "abc"), 3);
-    assert_eq!(edit_distance("kitten", "sitting"), 3);
+fn suggestions_and_line_columns() {
     assert_eq!(
         closest("timeout", ["timeout_seconds", "workers"].into_iter()),
         None
