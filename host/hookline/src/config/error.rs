@@ -4,8 +4,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::ENCRYPTION_KEY_ENV;
-use super::provenance::{SourceMap, SpanIndex, join_key};
+use serde_path_to_error::Segment;
+
+use super::provenance::{SourceMap, SpanIndex, join_key, key_path};
+use super::{ENCRYPTION_KEY_ENV, table_keys};
 
 /// Where a configuration value was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,56 +154,60 @@ pub(super) fn bullets(errors: &[ConfigError]) -> String {
     errors.iter().map(|e| format!("\n  - {e}")).collect()
 }
 
-/// Turns a deserialisation error into one naming the key and where it was written.
+/// Turns a deserialisation error into one naming the key (the path serde_path_to_error
+/// tracked) and where it was written (the span the toml crate gave the error).
 pub(super) fn deserialize_error(
-    e: &toml::de::Error,
+    e: &serde_path_to_error::Error<toml::de::Error>,
     sources: &SourceMap<'_>,
     index: &SpanIndex,
 ) -> ConfigError {
-    let span = e.span();
-    let origin = span.as_ref().and_then(|s| sources.locate(s.start));
-    let entry = span.as_ref().and_then(|s| index.find(s));
-    let path = entry.map(|e| e.path.clone());
-    let message = e.message().trim();
+    let segments: Vec<&Segment> = e.path().iter().collect();
+    let path = key_path(&segments);
+    let inner = e.inner();
+    let origin = inner
+        .span()
+        .or_else(|| index.get(&path).map(|entry| entry.value.clone()))
+        .and_then(|span| sources.locate(span.start));
+    let message = inner.message().trim();
 
-    if let Some(rest) = message.strip_prefix("unknown field `")
-        && let Some((field, tail)) = rest.split_once('`')
+    // A key its table does not declare: the last segment of the path names it.
+    if let Some((Segment::Map { key: field }, parent)) = segments.split_last()
+        && let Some(keys) = table_keys(&key_path(parent))
+        && !keys.contains(&field.as_str())
     {
-        let expected: Vec<String> = tail
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .map(str::to_owned)
-            .collect();
-        let key = path.unwrap_or_else(|| field.to_owned());
-        let hint = if key == "security.encryption_key" {
+        let hint = if path == "security.encryption_key" {
             Some(format!(
-                "the key itself is not accepted in the file: use `security.encryption_key_file` \
-                 or {ENCRYPTION_KEY_ENV}"
+                "the key itself is not accepted in the file: use \
+                 `security.encryption_key_file` or {ENCRYPTION_KEY_ENV}"
             ))
         } else {
-            closest(field, expected.iter().map(String::as_str))
-                .map(|close| format!("did you mean `{close}`?"))
+            closest(field, keys.iter().copied()).map(|close| format!("did you mean `{close}`?"))
         };
         return ConfigError::UnknownKey {
             origin,
-            key,
-            expected,
+            key: path,
+            expected: keys.iter().map(|&k| k.to_owned()).collect(),
             hint,
         };
     }
+    // Serde reports a missing key on its table, naming it only in the message (a fixed
+    // format: serde's `Error::missing_field`).
     if let Some(rest) = message.strip_prefix("missing field `")
         && let Some((field, _)) = rest.split_once('`')
     {
         return ConfigError::Invalid {
             origin,
-            key: join_key(path.as_deref().unwrap_or(""), field),
+            key: join_key(&path, field),
             message: "required key is missing".to_owned(),
         };
     }
     ConfigError::Invalid {
         origin,
-        key: path.unwrap_or_else(|| "(document)".to_owned()),
+        key: if path.is_empty() {
+            "(document)".to_owned()
+        } else {
+            path
+        },
         message: message.to_owned(),
     }
 }

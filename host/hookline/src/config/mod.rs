@@ -8,7 +8,8 @@
 //! 2. The user's file is merged over it: tables key by key, recursively; any other value,
 //!    lists included, replaces the default.
 //! 3. Environment overrides `HOOKLINE_<SECTION>_<KEY>` replace single keys of the sections
-//!    (`HOOKLINE_DELIVERY_WORKERS=8`); lists are comma-separated. `HOOKLINE_API_TOKEN` sets
+//!    (`HOOKLINE_DELIVERY_WORKERS=8`); a value is read as its key's type asks (a TOML value,
+//!    the text itself, or a comma-separated list). `HOOKLINE_API_TOKEN` sets
 //!    `server.token`. Every variable of the form `HOOKLINE_<SECTION>_…` whose section is one
 //!    of `server`, `store`, `security`, `delivery`, `plugins`, `log` is an override, and naming a key
 //!    that does not exist is an error; other `HOOKLINE_` variables (`HOOKLINE_ENCRYPTION_KEY`,
@@ -58,7 +59,6 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Deserialize;
-use toml::Spanned;
 use toml::de::DeTable;
 use zeroize::Zeroizing;
 
@@ -107,10 +107,9 @@ mod validate;
 pub use error::{ConfigError, Origin};
 pub use validate::{check_webhook_id, check_webhook_url};
 
-use de::{parsed_list, plugin_config_json};
-use env::apply_env;
-use error::deserialize_error;
-use provenance::{SourceKind, SourceMap, SpanIndex, merge_tables, parse};
+use de::{fields_of, parsed_list, plugin_config_json};
+use env::env_overrides;
+use provenance::{SourceKind, SourceMap, merge_tables, parse};
 use validate::Checker;
 
 // ---------------------------------------------------------------------------------------
@@ -323,6 +322,25 @@ pub struct WebhookConfig {
 
 fn enabled_by_default() -> bool {
     true
+}
+
+/// The keys the table at `path` accepts, from the structs' own field lists: `""` is the top
+/// level, then `server`, …, `log`, `webhooks[2]`. `None` for a table of free keys
+/// (`headers`, `plugin_config`).
+fn table_keys(path: &str) -> Option<&'static [&'static str]> {
+    Some(match path {
+        "" => fields_of::<Config>(),
+        "server" => fields_of::<ServerConfig>(),
+        "store" => fields_of::<StoreConfig>(),
+        "security" => fields_of::<SecurityConfig>(),
+        "delivery" => fields_of::<DeliveryConfig>(),
+        "plugins" => fields_of::<PluginsConfig>(),
+        "log" => fields_of::<LogConfig>(),
+        _ if path.starts_with("webhooks[") && path.ends_with(']') && !path.contains('.') => {
+            fields_of::<WebhookConfig>()
+        }
+        _ => return None,
+    })
 }
 
 /// A value `Debug` never shows: tokens, secrets, URLs with passwords.
@@ -660,13 +678,8 @@ fn load_from(
         let base = sources.add(text, SourceKind::File(name));
         merge_tables(&mut root, parse(text, base, &sources)?);
     }
-    apply_env(&mut root, &env, &mut sources)?;
-
-    let index = SpanIndex::build(&root);
-    let end = sources.end;
-    let mut config =
-        Config::deserialize(toml::de::Deserializer::from(Spanned::new(end..end, root)))
-            .map_err(|e| deserialize_error(&e, &sources, &index))?;
+    let overrides = env_overrides(&env, &mut sources)?;
+    let (mut config, index) = env::deserialize(&root, &overrides, &sources)?;
 
     // Keys whose default depends on another key.
     if config.store.path.as_os_str().is_empty() && index.get("store.path").is_none() {

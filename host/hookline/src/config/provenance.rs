@@ -148,7 +148,6 @@ pub(super) struct SpanIndex {
 #[derive(Debug)]
 pub(super) struct IndexEntry {
     pub(super) path: String,
-    pub(super) key: Option<Range<usize>>,
     pub(super) value: Range<usize>,
 }
 
@@ -170,7 +169,6 @@ impl SpanIndex {
             let path = join_key(prefix, key.get_ref());
             self.entries.push(IndexEntry {
                 path: path.clone(),
-                key: Some(key.span()),
                 value: value.span(),
             });
             self.value(value.get_ref(), &path);
@@ -185,7 +183,6 @@ impl SpanIndex {
                     let item_path = format!("{path}[{i}]");
                     self.entries.push(IndexEntry {
                         path: item_path.clone(),
-                        key: None,
                         value: item.span(),
                     });
                     self.value(item.get_ref(), &item_path);
@@ -198,27 +195,21 @@ impl SpanIndex {
     pub(super) fn get(&self, path: &str) -> Option<&IndexEntry> {
         self.by_path.get(path).map(|&i| &self.entries[i])
     }
+}
 
-    /// The entry an error span points at: a key exactly, else a value exactly (the deepest
-    /// one: an array of tables shares its first element's span), else the smallest value
-    /// containing it.
-    pub(super) fn find(&self, span: &Range<usize>) -> Option<&IndexEntry> {
-        if let Some(e) = self
-            .entries
-            .iter()
-            .rev()
-            .find(|e| e.key.as_ref() == Some(span))
-        {
-            return Some(e);
+/// The path serde_path_to_error tracked, written as [`SpanIndex`] writes paths:
+/// `webhooks[1].events[0]`, `webhooks[0].headers."X-Team"`; empty for the document.
+pub(super) fn key_path(segments: &[&serde_path_to_error::Segment]) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } => out = join_key(&out, key),
+            Segment::Enum { .. } | Segment::Unknown => {}
         }
-        if let Some(e) = self.entries.iter().rev().find(|e| e.value == *span) {
-            return Some(e);
-        }
-        self.entries
-            .iter()
-            .filter(|e| e.value.start <= span.start && span.end <= e.value.end)
-            .min_by_key(|e| e.value.end - e.value.start)
     }
+    out
 }
 
 /// `prefix.key`, quoting the key when it is not a bare TOML key.
