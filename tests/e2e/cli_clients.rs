@@ -2,6 +2,7 @@
 
 use hookline_e2e::daemon::{Daemon, DaemonConfig};
 use hookline_e2e::run_hookline_async;
+use hookline_test_support::plugins::plugin;
 use hookline_test_support::receiver::Receiver;
 use hookline_test_support::wait::{DEFAULT_DEADLINE, eventually};
 use serde_json::Value;
@@ -118,6 +119,34 @@ async fn emit_then_list_deliveries_through_the_cli() {
     )
     .expect("deliveries show prints JSON");
     assert_eq!(shown["attempts_detail"][0]["status_code"], 200, "{shown:#}");
+
+    // `plugin run --replay` finds the daemon with the same flags as the other clients, and
+    // diffs what a plugin would send now against what was sent.
+    let redact = plugin("redact").display().to_string();
+    let replayed = cli(&[
+        "plugin",
+        "run",
+        &redact,
+        "--replay",
+        id,
+        "--config",
+        r#"{"remove": ["data.session_id"]}"#,
+        "--daemon",
+        &url,
+        "--token",
+        &token,
+    ])
+    .await;
+    assert!(
+        replayed.contains("body diff (- sent, + now):"),
+        "{replayed}"
+    );
+    assert!(
+        replayed
+            .lines()
+            .any(|l| l.starts_with('-') && l.contains("session_id")),
+        "{replayed}"
+    );
 
     // A wrong token is an error on stderr and a non-zero exit, not a crash.
     let (code, _, stderr) = run_hookline_async(

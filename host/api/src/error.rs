@@ -172,15 +172,19 @@ impl IntoResponse for ApiError {
 
 /// The error for a JSON body serde refused: `malformed_json` for syntax (serde's message has
 /// the line and column), `invalid_input` naming the field for a well-formed body of the wrong
-/// shape (unknown field, wrong type, missing field).
-pub(crate) fn json_error(body: &[u8], e: &serde_json::Error) -> ApiError {
+/// shape (unknown field, wrong type, missing field). The field is the path
+/// `serde_path_to_error` tracked while deserialising (`events[1].tyep`).
+/// `path` is `None` for an error outside the value (trailing characters).
+pub(crate) fn json_error(
+    e: &serde_json::Error,
+    path: Option<&serde_path_to_error::Path>,
+) -> ApiError {
     use serde_json::error::Category;
+    let mut path = path.map(field_path).unwrap_or_default();
     match e.classify() {
         Category::Syntax | Category::Eof | Category::Io => ApiError::malformed_json(e.to_string()),
         Category::Data => {
-            let offset = byte_offset(body, e.line(), e.column());
-            let mut path = path_at(body, offset);
-            // serde reports a missing field where the object ends: name the field itself.
+            // serde reports a missing field on the object that lacks it: name the field itself.
             let msg = e.to_string();
             if let Some(name) = msg
                 .strip_prefix("missing field `")
@@ -198,16 +202,23 @@ pub(crate) fn json_error(body: &[u8], e: &serde_json::Error) -> ApiError {
     }
 }
 
-/// The byte offset of serde_json's 1-based line and 0-based byte column.
-fn byte_offset(body: &[u8], line: usize, column: usize) -> usize {
-    let mut start = 0;
-    for _ in 1..line {
-        match body[start..].iter().position(|&b| b == b'\n') {
-            Some(nl) => start += nl + 1,
-            None => return body.len(),
+/// `events[3].resource.id`; empty for the whole body. (`Path`'s own `Display` writes `.` for
+/// the root and `?` for a segment it could not name; neither is a field.)
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => {
+                out.push('[');
+                out.push_str(&index.to_string());
+                out.push(']');
+            }
+            Segment::Map { key } | Segment::Enum { variant: key } => push_key(&mut out, key),
+            Segment::Unknown => {}
         }
     }
-    (start + column).min(body.len())
+    out
 }
 
 fn push_key(path: &mut String, key: &str) {
@@ -215,74 +226,4 @@ fn push_key(path: &mut String, key: &str) {
         path.push('.');
     }
     path.push_str(key);
-}
-
-/// The JSON path (`events[3].resource.id`) of the value being read at byte `offset` of a
-/// document whose prefix up to `offset` is well-formed JSON. Only runs on the error path.
-pub(crate) fn path_at(json: &[u8], offset: usize) -> String {
-    enum Frame {
-        Object { key: Option<String>, want_key: bool },
-        Array { index: usize },
-    }
-    let end = offset.min(json.len());
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut i = 0;
-    while i < end {
-        match json[i] {
-            b'{' => stack.push(Frame::Object {
-                key: None,
-                want_key: true,
-            }),
-            b'[' => stack.push(Frame::Array { index: 0 }),
-            b'}' | b']' => {
-                stack.pop();
-            }
-            b',' => match stack.last_mut() {
-                Some(Frame::Object { key, want_key }) => {
-                    *key = None;
-                    *want_key = true;
-                }
-                Some(Frame::Array { index }) => *index += 1,
-                None => {}
-            },
-            b':' => {
-                if let Some(Frame::Object { want_key, .. }) = stack.last_mut() {
-                    *want_key = false;
-                }
-            }
-            b'"' => {
-                let start = i;
-                i += 1;
-                while i < json.len() && json[i] != b'"' {
-                    i += if json[i] == b'\\' { 2 } else { 1 };
-                }
-                let close = i.min(json.len());
-                if let Some(Frame::Object {
-                    key,
-                    want_key: true,
-                }) = stack.last_mut()
-                {
-                    let raw = &json[start..(close + 1).min(json.len())];
-                    *key = Some(serde_json::from_slice::<String>(raw).unwrap_or_else(|_| {
-                        String::from_utf8_lossy(&json[start + 1..close]).into_owned()
-                    }));
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    let mut path = String::new();
-    for frame in &stack {
-        match frame {
-            Frame::Object { key: Some(k), .. } => push_key(&mut path, k),
-            Frame::Object { key: None, .. } => {}
-            Frame::Array { index } => {
-                path.push('[');
-                path.push_str(&index.to_string());
-                path.push(']');
-            }
-        }
-    }
-    path
 }

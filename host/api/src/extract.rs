@@ -71,9 +71,14 @@ fn path_rejection(e: &PathRejection) -> ApiError {
     ApiError::invalid("id", e.body_text())
 }
 
-/// Parses JSON, mapping serde's error to the API's.
+/// Parses JSON, mapping serde's error to the API's (naming the field it is about).
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| json_error(body, &e))
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| json_error(e.inner(), Some(e.path())))?;
+    // Trailing characters after the value: a syntax error, about no field.
+    de.end().map_err(|e| json_error(&e, None))?;
+    Ok(value)
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::error::json_error;
+use super::extract::parse_json;
 use super::{ApiAuth, ApiLimits, EventBatch, StreamSnapshot, router};
 use hookline_core::secret::Sealer;
 use hookline_engine::http::{HttpSender, SenderConfig};
@@ -894,8 +894,7 @@ async fn the_stream_sends_a_snapshot_then_changes() {
 fn field_of<T: serde::de::DeserializeOwned + std::fmt::Debug>(
     body: &str,
 ) -> (String, Option<String>) {
-    let e = serde_json::from_str::<T>(body).unwrap_err();
-    let api = json_error(body.as_bytes(), &e);
+    let api = parse_json::<T>(body.as_bytes()).unwrap_err();
     (api.code().to_owned(), api.field().map(str::to_owned))
 }
 
@@ -965,8 +964,7 @@ fn syntax_errors_are_malformed_json() {
         r#"{"type": "a", "resource": {"id": "1", "type": "t"}} trailing"#,
         "nul",
     ] {
-        let e = serde_json::from_str::<EventInput>(body).unwrap_err();
-        let api = json_error(body.as_bytes(), &e);
+        let api = parse_json::<EventInput>(body.as_bytes()).unwrap_err();
         assert_eq!(api.code(), "malformed_json", "{body:?}");
         assert_eq!(api.status(), StatusCode::BAD_REQUEST);
         assert_eq!(api.field(), None);

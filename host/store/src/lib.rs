@@ -30,8 +30,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
+/// Why a store operation failed. `Clone`: one failure (a lost commit) is reported to every
+/// caller in its group.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The record does not exist.
     #[error("{kind} `{id}` not found")]

@@ -24,6 +24,9 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use reqwest::header::AUTHORIZATION;
 
+use super::AtRuntime;
+use hookline_contract::endpoint::{Endpoint, EndpointArgs};
+
 use hookline_core::event::format_timestamp;
 use hookline_core::ids::new_id;
 use hookline_core::model::DeliveryDetail;
@@ -31,9 +34,6 @@ use hookline_plugin::{
     PluginError, PluginLimits, PluginRuntime, PluginRuntimeConfig, TransformInput, TransformOutput,
 };
 
-/// Where `hookline serve` writes its generated token, relative to the working directory.
-const TOKEN_FILE: &str = "hookline-data/api-token";
-const DEFAULT_DAEMON_URL: &str = "http://127.0.0.1:8420";
 const DEFAULT_WEBHOOK_URL: &str = "https://receiver.example.com/webhook";
 
 #[derive(Debug, Subcommand)]
@@ -42,7 +42,7 @@ pub(super) enum PluginCommand {
     Check(CheckArgs),
     /// Run a plugin on one event and print the request it produces (or diff it against a
     /// stored delivery with --replay).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -76,12 +76,17 @@ pub(super) struct RunArgs {
     /// sent.
     #[arg(long, value_name = "DELIVERY_ID", conflicts_with = "event")]
     replay: Option<String>,
-    /// The daemon's API URL, for --replay.
-    #[arg(long = "url", value_name = "URL", env = "HOOKLINE_URL", default_value = DEFAULT_DAEMON_URL)]
-    api_url: String,
-    /// The API bearer token, for --replay (default: ./hookline-data/api-token).
-    #[arg(long, env = "HOOKLINE_API_TOKEN", hide_env_values = true)]
+    /// The daemon's API URL, for --replay [env: HOOKLINE_URL] [default:
+    /// http://127.0.0.1:8420].
+    #[arg(long, value_name = "URL")]
+    daemon: Option<String>,
+    /// The API bearer token, for --replay [env: HOOKLINE_API_TOKEN] (default: the contents
+    /// of ./hookline-data/api-token, when present).
+    #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
+    /// A file holding the API bearer token, for --replay (instead of --token).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// Fuel budget of the call.
     #[arg(long, default_value_t = PluginLimits::default().fuel)]
     fuel: u64,
@@ -99,7 +104,7 @@ pub(super) struct RunArgs {
 pub(super) fn plugin(command: PluginCommand) -> anyhow::Result<ExitCode> {
     match command {
         PluginCommand::Check(args) => check(args),
-        PluginCommand::Run(args) => run(args),
+        PluginCommand::Run(args) => run(*args),
     }
 }
 
@@ -230,7 +235,16 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let config = args.config.as_deref().map(read_config).transpose()?;
     let replay = match &args.replay {
-        Some(id) => Some(fetch_replay(&args, id, config.as_deref())?),
+        Some(id) => {
+            // The same resolution, precedence and messages as the other clients and the
+            // console; a bad flag is a usage error, an unreachable daemon a runtime one.
+            let endpoint = Endpoint::from_args(&EndpointArgs {
+                daemon: args.daemon.clone(),
+                token: args.token.clone(),
+                token_file: args.token_file.clone(),
+            })?;
+            Some(fetch_replay(&args, &endpoint, id, config.as_deref()).at_runtime()?)
+        }
         None => None,
     };
     let input = match &replay {
@@ -401,21 +415,15 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Fetches a stored delivery and its webhook from the daemon.
-fn fetch_replay(args: &RunArgs, id: &str, config: Option<&str>) -> anyhow::Result<Replay> {
-    let base =
-        reqwest::Url::parse(&args.api_url).with_context(|| format!("--url `{}`", args.api_url))?;
-    let token = match args
-        .token
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        Some(t) => Some(t.to_owned()),
-        None => std::fs::read_to_string(TOKEN_FILE)
-            .ok()
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty()),
-    };
+fn fetch_replay(
+    args: &RunArgs,
+    endpoint: &Endpoint,
+    id: &str,
+    config: Option<&str>,
+) -> anyhow::Result<Replay> {
+    let base = reqwest::Url::parse(&endpoint.url)
+        .with_context(|| format!("the daemon URL `{}`", endpoint.url))?;
+    let token = endpoint.token.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -499,48 +507,24 @@ fn pretty(body: &[u8]) -> String {
     }
 }
 
-/// A line diff (`-` only before, `+` only after, ` ` both), from a longest common
-/// subsequence. Inputs too large for the quadratic table are shown whole.
+/// A line diff (`-` only before, `+` only after, ` ` both), by `similar` (Myers; lines
+/// compared as `str::lines` splits them, so a missing final newline is no difference). A
+/// diff that takes over a second is given up for a coarser one rather than waited for.
 fn diff(before: &str, after: &str) -> String {
-    const MAX_CELLS: usize = 4_000_000;
+    use similar::{ChangeTag, TextDiff};
     let a: Vec<&str> = before.lines().collect();
     let b: Vec<&str> = after.lines().collect();
+    let diff = TextDiff::configure()
+        .timeout(Duration::from_secs(1))
+        .diff_slices(&a, &b);
     let mut out = String::new();
-    if (a.len() + 1).saturating_mul(b.len() + 1) > MAX_CELLS {
-        for line in &a {
-            let _ = writeln!(out, "- {line}");
-        }
-        for line in &b {
-            let _ = writeln!(out, "+ {line}");
-        }
-        return out;
-    }
-    // lcs[i][j]: common length of a[i..] and b[j..].
-    let width = b.len() + 1;
-    let mut lcs = vec![0u32; (a.len() + 1) * width];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i * width + j] = if a[i] == b[j] {
-                lcs[(i + 1) * width + j + 1] + 1
-            } else {
-                lcs[(i + 1) * width + j].max(lcs[i * width + j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            let _ = writeln!(out, "  {}", a[i]);
-            i += 1;
-            j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i * width + j + 1] > lcs[(i + 1) * width + j])
-        {
-            let _ = writeln!(out, "+ {}", b[j]);
-            j += 1;
-        } else {
-            let _ = writeln!(out, "- {}", a[i]);
-            i += 1;
-        }
+    for change in diff.iter_all_changes() {
+        let mark = match change.tag() {
+            ChangeTag::Delete => '-',
+            ChangeTag::Insert => '+',
+            ChangeTag::Equal => ' ',
+        };
+        let _ = writeln!(out, "{mark} {}", change.value());
     }
     out
 }

@@ -92,25 +92,6 @@ pub(super) fn conflict_or(e: rusqlite::Error, kind: &'static str, id: &str) -> F
     }
 }
 
-/// A copy of an error, to report one failure (a lost commit) to several callers.
-pub(super) fn copy_error(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::NotFound { kind, id } => StoreError::NotFound {
-            kind,
-            id: id.clone(),
-        },
-        StoreError::Conflict { kind, id } => StoreError::Conflict {
-            kind,
-            id: id.clone(),
-        },
-        StoreError::InvalidState(m) => StoreError::InvalidState(m.clone()),
-        StoreError::Full(m) => StoreError::Full(m.clone()),
-        StoreError::Schema(m) => StoreError::Schema(m.clone()),
-        StoreError::Backend(m) => StoreError::Backend(m.clone()),
-        StoreError::Closed => StoreError::Closed,
-    }
-}
-
 /// A column whose stored value this version cannot read.
 fn bad_column(index: usize, ty: Type, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, ty, message.into())

@@ -24,7 +24,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::checkpoint::Checkpointer;
-use super::codec::{Outcome, copy_error, sql_error};
+use super::codec::{Outcome, sql_error};
 use crate::{StoreError, StoreResult};
 use hookline_core::model::DeliveryStatus;
 
@@ -179,7 +179,7 @@ impl<I: Send, T: Send> Command for Op<I, T> {
             Err(failure) => {
                 let refused = failure.is_refusal();
                 let err = failure.into_store();
-                let copy = copy_error(&err);
+                let copy = err.clone();
                 self.result = Some(Err(err));
                 Err((copy, refused))
             }
@@ -188,7 +188,7 @@ impl<I: Send, T: Send> Command for Op<I, T> {
 
     fn fail(&mut self, err: &StoreError) {
         if !matches!(self.result, Some(Err(_))) {
-            self.result = Some(Err(copy_error(err)));
+            self.result = Some(Err(err.clone()));
         }
     }
 
