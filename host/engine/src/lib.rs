@@ -241,6 +241,28 @@ pub enum EngineError {
     /// The store failed.
     #[error("store: {0}")]
     Store(StoreError),
+    /// A conditional change (`If-Match`) found the webhook at another version.
+    #[error("webhook `{id}` is at version {actual}, not the expected version {expected}")]
+    VersionMismatch {
+        /// The webhook.
+        id: String,
+        /// The version the caller expected.
+        expected: u64,
+        /// The current version.
+        actual: u64,
+    },
+    /// An unconditional change lost the compare-and-set to other writers (another daemon
+    /// sharing the store) on every one of its attempts; nothing was written.
+    #[error(
+        "webhook `{id}` was changed by another writer on each of {attempts} attempts to apply \
+         this change; nothing was changed, try again"
+    )]
+    EditConflict {
+        /// The webhook.
+        id: String,
+        /// How many read-modify-writes were tried.
+        attempts: usize,
+    },
 }
 
 impl EngineError {
@@ -257,6 +279,8 @@ impl EngineError {
             EngineError::ShuttingDown => "shutting_down",
             EngineError::StoreFull(_) => "storage_full",
             EngineError::Store(_) => "store_error",
+            EngineError::VersionMismatch { .. } => "precondition_failed",
+            EngineError::EditConflict { .. } => "edit_conflict",
         }
     }
 
@@ -286,6 +310,15 @@ impl From<StoreError> for EngineError {
             StoreError::InvalidState(m) => EngineError::InvalidState(m),
             StoreError::Full(m) => EngineError::StoreFull(m),
             StoreError::Closed => EngineError::ShuttingDown,
+            StoreError::VersionMismatch {
+                id,
+                expected,
+                actual,
+            } => EngineError::VersionMismatch {
+                id,
+                expected,
+                actual,
+            },
             other => EngineError::Store(other),
         }
     }
@@ -341,6 +374,8 @@ pub(crate) struct Inner {
     tasks: TaskTracker,
     callbacks: Mutex<HashMap<String, (ResultCallback, u32)>>,
     started: tokio::time::Instant,
+    /// Held across each webhook change's read, write and install (`admin.rs`).
+    admin: tokio::sync::Mutex<()>,
 }
 
 impl Inner {
@@ -408,6 +443,7 @@ impl Engine {
             tasks: TaskTracker::new(),
             callbacks: Mutex::new(HashMap::new()),
             started: cfg.clock.now(),
+            admin: tokio::sync::Mutex::new(()),
             cfg,
         });
         for record in inner.store.list_webhooks().await? {
