@@ -224,6 +224,10 @@ fn install(inner: &Arc<Inner>, record: WebhookRecord) -> Result<WebhookView, Eng
     if runtime.is_active() {
         inner.kick();
     }
+    if matches!(runtime.record.state, WebhookState::Disabled { .. }) {
+        // Its pending deliveries were canceled: their callbacks report now.
+        inner.callbacks.nudge();
+    }
     Ok(view(&runtime, inner.now_ms()))
 }
 
@@ -309,6 +313,7 @@ async fn change_webhook(
         // Deleted by another process: forget it here too.
         if inner.registry.get(id).is_some() {
             inner.registry.remove(id);
+            inner.callbacks.nudge();
             inner.emit(EngineEvent::Webhook {
                 id: id.to_owned(),
                 state: "deleted".into(),
@@ -581,6 +586,8 @@ impl Engine {
         let _admin = inner.admin.lock().await;
         inner.store.delete_webhook(id.to_owned(), if_match).await?;
         inner.registry.remove(id);
+        // Its pending deliveries were canceled: their callbacks report now.
+        inner.callbacks.nudge();
         inner.emit(EngineEvent::Webhook {
             id: id.to_owned(),
             state: "deleted".into(),
