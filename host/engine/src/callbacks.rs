@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -204,7 +205,8 @@ pub(crate) async fn sweep(inner: &Inner) {
 
 /// Sweeps every few claimer polls, or at once when nudged, while the engine runs.
 pub(crate) async fn sweep_loop(inner: Arc<Inner>) {
-    let every = inner.cfg.poll_interval * SWEEP_EVERY_POLLS;
+    // Floored: an embedder's zero poll interval must not make this a busy loop.
+    let every = (inner.cfg.poll_interval * SWEEP_EVERY_POLLS).max(Duration::from_millis(100));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
