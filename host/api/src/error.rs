@@ -115,9 +115,12 @@ impl From<EngineError> for ApiError {
             }
             EngineError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
-            EngineError::Conflict { .. } | EngineError::InvalidState(_) => StatusCode::CONFLICT,
+            EngineError::Conflict { .. }
+            | EngineError::InvalidState(_)
+            | EngineError::EditConflict { .. } => StatusCode::CONFLICT,
             EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::StoreFull(_) => StatusCode::INSUFFICIENT_STORAGE,
+            EngineError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             EngineError::Store(_) | EngineError::Secret(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // The field travels on its own; the message is the rest (no "field: " prefix).
@@ -128,6 +131,15 @@ impl From<EngineError> for ApiError {
             EngineError::PayloadTooLarge { size, max, .. } => {
                 format!("payload is {size} bytes, over the {max} byte limit")
             }
+            EngineError::VersionMismatch {
+                id,
+                expected,
+                actual,
+            } => format!(
+                "webhook `{id}` is at version {actual} (ETag \"{actual}\"), not the expected \
+                 version {expected} (If-Match \"{expected}\"): it changed since it was read; \
+                 read it again and retry"
+            ),
             other => other.to_string(),
         };
         if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::HeaderMap;
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, IF_MATCH};
 use axum::http::request::Parts;
 use bytes::{Bytes, BytesMut};
 use hyper::body::Body as _;
@@ -158,4 +158,39 @@ pub(crate) async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiEr
         Some(buf) => buf.freeze(),
         None => first.unwrap_or_default(),
     })
+}
+
+/// `If-Match`: the version a conditional change applies to. A webhook's `ETag` is its
+/// version in quotes (`"3"`); `If-Match: "3"` is `Some(3)`, an absent header or `*` (any
+/// current version) is `None`. Anything else (a weak tag, a list, a tag that is no version)
+/// is a 400 naming the header: it could never match, and saying so beats a 412.
+#[derive(Debug)]
+pub(crate) struct IfMatch(pub(crate) Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        let text = value.to_str().unwrap_or_default().trim();
+        if text == "*" {
+            return Ok(IfMatch(None));
+        }
+        text.strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            .and_then(|version| version.parse::<u64>().ok())
+            .map(|version| IfMatch(Some(version)))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "If-Match",
+                    format!(
+                        "`{}` is not a webhook's ETag: send the ETag a GET returned, in \
+                         quotes (e.g. \"3\"), or *",
+                        String::from_utf8_lossy(value.as_bytes())
+                    ),
+                )
+            })
+    }
 }

@@ -31,6 +31,19 @@
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /healthz`, `/readyz` | liveness (no token), readiness |
 //!
+//! Webhook changes are compare-and-set. Every webhook has a `version` (1 at creation, one
+//! more with each change), shown in its JSON and as a strong `ETag` (`"7"`) on every answer
+//! that carries one webhook: `GET`, create, `PATCH`, rotate-secret, pause and resume.
+//! `PATCH`, `DELETE`, rotate-secret, pause and resume honour `If-Match: "7"`: the change
+//! applies only if the webhook is still at version 7, else `412 precondition_failed` (the
+//! message names the current version) and nothing changes. `If-Match: *` or no header: the
+//! change applies to whatever is current (re-read and retried if another daemon sharing the
+//! store changed the webhook meanwhile; `409 edit_conflict` if it kept losing). A weak or
+//! malformed tag, or a list of tags, is a `400 invalid_input` naming `If-Match`. A change of
+//! a webhook that does not exist, or was deleted meanwhile, is a 404: nothing re-creates a
+//! deleted webhook. A change that changes nothing (resuming an active webhook) keeps the
+//! version.
+//!
 //! Serving it over a running engine (the daemon does this, with its token from a file):
 //!
 //! ```no_run

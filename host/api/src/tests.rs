@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use axum::http::header::{ETAG, IF_MATCH};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use reqwest::header::CONTENT_TYPE;
@@ -16,6 +17,7 @@ use hookline_core::secret::Sealer;
 use hookline_engine::http::{HttpSender, SenderConfig};
 use hookline_engine::ssrf::NetworkPolicy;
 use hookline_engine::{Engine, EngineConfig, EngineEvent, EventInput, WebhookSpec};
+use hookline_store::Store as _;
 use hookline_test_support::receiver::{Receiver, Reply};
 use hookline_test_support::store::TempStore;
 use hookline_test_support::{DEFAULT_DEADLINE, eventually};
@@ -31,7 +33,7 @@ struct Harness {
     engine: Engine,
     receiver: Receiver,
     stop: CancellationToken,
-    _store: TempStore,
+    store: TempStore,
 }
 
 /// What an API call answered.
@@ -52,43 +54,72 @@ impl Answer {
     }
 }
 
+/// An engine over `store` and the API serving it on `127.0.0.1:0`; returns its base URL.
+/// `exclusive`: whether it is the store's only daemon (a second one must not end the first
+/// one's leases).
+async fn serve(store: &TempStore, exclusive: bool) -> (Engine, String, CancellationToken) {
+    let sender = HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback()).unwrap();
+    let cfg = EngineConfig {
+        poll_interval: Duration::from_millis(50),
+        retention: None,
+        exclusive_store: exclusive,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(store.dyn_store(), sender, Sealer::from_bytes(&[7; 32]), cfg)
+        .await
+        .unwrap();
+    let app = router(
+        engine.clone(),
+        ApiAuth::new(TOKEN),
+        ApiLimits {
+            max_request_bytes: MAX_REQUEST_BYTES,
+            max_batch: MAX_BATCH,
+        },
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stopped.cancelled().await })
+            .await
+    });
+    (engine, format!("http://{addr}"), stop)
+}
+
+/// A second daemon sharing a [`Harness`]'s store, as two daemons share one database.
+struct SecondDaemon {
+    base: String,
+    engine: Engine,
+    stop: CancellationToken,
+}
+
+impl SecondDaemon {
+    async fn stop(self) {
+        self.engine.shutdown(Duration::from_secs(2)).await;
+        self.stop.cancel();
+    }
+}
+
 impl Harness {
     async fn start() -> Harness {
         let store = TempStore::open("api");
-        let sender = HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback()).unwrap();
-        let cfg = EngineConfig {
-            poll_interval: Duration::from_millis(50),
-            retention: None,
-            ..EngineConfig::default()
-        };
-        let engine = Engine::start(store.dyn_store(), sender, Sealer::from_bytes(&[7; 32]), cfg)
-            .await
-            .unwrap();
-        let app = router(
-            engine.clone(),
-            ApiAuth::new(TOKEN),
-            ApiLimits {
-                max_request_bytes: MAX_REQUEST_BYTES,
-                max_batch: MAX_BATCH,
-            },
-        );
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = CancellationToken::new();
-        let stopped = stop.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stopped.cancelled().await })
-                .await
-        });
+        let (engine, base, stop) = serve(&store, true).await;
         Harness {
-            base: format!("http://{addr}"),
+            base,
             http: reqwest::Client::new(),
             engine,
             receiver: Receiver::start().await,
             stop,
-            _store: store,
+            store,
         }
+    }
+
+    /// Another engine and API over this harness's store.
+    async fn second_daemon(&self) -> SecondDaemon {
+        let (engine, base, stop) = serve(&self.store, false).await;
+        SecondDaemon { base, engine, stop }
     }
 
     async fn stop(self) {
@@ -1068,5 +1099,343 @@ async fn webhook_fields_follow_the_same_rules_as_the_config_file() {
         ))
         .await;
     assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    h.stop().await;
+}
+
+/// The `ETag` an answer carries.
+fn etag(a: &Answer) -> &str {
+    a.headers
+        .get(ETAG)
+        .unwrap_or_else(|| panic!("no ETag: {a:?}"))
+        .to_str()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn if_match_guards_every_admin_change_and_each_change_gets_a_new_etag() {
+    let h = Harness::start().await;
+    let url = h.url("/v1/webhooks/billing");
+    let a = h
+        .post(
+            "/v1/webhooks",
+            &json!({"id": "billing", "url": h.receiver.url("/billing"), "events": ["task.*"]}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{:#}", a.json);
+    assert_eq!(etag(&a), "\"1\"");
+    assert_eq!(a.json["webhook"]["version"], 1);
+    let a = h.get("/v1/webhooks/billing").await;
+    assert_eq!(etag(&a), "\"1\"");
+    assert_eq!(a.json["version"], 1);
+
+    let patch = |tag: &str, body: Value| {
+        h.http
+            .patch(&url)
+            .bearer_auth(TOKEN)
+            .header(IF_MATCH, tag)
+            .json(&body)
+    };
+    let post = |action: &str, tag: &str| {
+        h.http
+            .post(format!("{url}/{action}"))
+            .bearer_auth(TOKEN)
+            .header(IF_MATCH, tag)
+    };
+    let delete = |tag: &str| h.http.delete(&url).bearer_auth(TOKEN).header(IF_MATCH, tag);
+    let stale = |a: Answer, current: u64| {
+        let e = a.error(StatusCode::PRECONDITION_FAILED, "precondition_failed");
+        let message = e["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("at version {current} (ETag \"{current}\")")),
+            "{message}"
+        );
+    };
+
+    // The version matches: the change applies and the answer has the new ETag.
+    let a = h
+        .send(patch("\"1\"", json!({"description": "first"})))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    assert_eq!(etag(&a), "\"2\"");
+    assert_eq!(a.json["version"], 2);
+    assert_eq!(a.json["description"], "first");
+
+    // A stale version: 412 naming the current one, and nothing changes.
+    stale(
+        h.send(patch("\"1\"", json!({"description": "stale"})))
+            .await,
+        2,
+    );
+    let shown = h.get("/v1/webhooks/billing").await;
+    assert_eq!(shown.json["description"], "first");
+    assert_eq!(etag(&shown), "\"2\"");
+    let prefix = shown.json["secret_prefix"].clone();
+
+    stale(h.send(post("rotate-secret", "\"1\"")).await, 2);
+    assert_eq!(
+        h.get("/v1/webhooks/billing").await.json["secret_prefix"],
+        prefix
+    );
+    let a = h.send(post("rotate-secret", "\"2\"")).await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    assert_eq!(etag(&a), "\"3\"");
+    assert_eq!(a.json["webhook"]["version"], 3);
+    assert_ne!(a.json["webhook"]["secret_prefix"], prefix);
+
+    stale(h.send(post("pause", "\"2\"")).await, 3);
+    assert_eq!(h.get("/v1/webhooks/billing").await.json["state"], "active");
+    let a = h.send(post("pause", "\"3\"")).await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    assert_eq!((etag(&a), &a.json["state"]), ("\"4\"", &json!("paused")));
+    stale(h.send(post("resume", "\"3\"")).await, 4);
+    assert_eq!(h.get("/v1/webhooks/billing").await.json["state"], "paused");
+    // `*` matches any version.
+    let a = h.send(post("resume", "*")).await;
+    assert_eq!((etag(&a), &a.json["state"]), ("\"5\"", &json!("active")));
+    // Resuming an active webhook changes nothing, so the version stays.
+    let a = h.post_empty("/v1/webhooks/billing/resume").await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    assert_eq!(etag(&a), "\"5\"");
+
+    // A tag that can never be a version (weak, unquoted) is a 400 naming the header.
+    for tag in ["W/\"5\"", "5", "\"five\""] {
+        let a = h.send(patch(tag, json!({"description": "x"}))).await;
+        assert_eq!(
+            a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+            "If-Match",
+            "{tag}"
+        );
+    }
+    assert_eq!(etag(&h.get("/v1/webhooks/billing").await), "\"5\"");
+
+    stale(h.send(delete("\"4\"")).await, 5);
+    assert_eq!(h.get("/v1/webhooks/billing").await.status, StatusCode::OK);
+    let a = h.send(delete("\"5\"")).await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{:#}", a.json);
+
+    // Gone: every change is a 404, with or without If-Match, and none brings it back.
+    h.get("/v1/webhooks/billing")
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    h.send(patch("\"5\"", json!({"description": "back?"})))
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    h.send(patch("*", json!({"description": "back?"})))
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    for action in ["rotate-secret", "pause", "resume"] {
+        h.send(post(action, "\"5\""))
+            .await
+            .error(StatusCode::NOT_FOUND, "not_found");
+        h.post_empty(&format!("/v1/webhooks/billing/{action}"))
+            .await
+            .error(StatusCode::NOT_FOUND, "not_found");
+    }
+    h.send(delete("\"5\""))
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    assert!(
+        h.store
+            .store()
+            .get_webhook("billing".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    h.stop().await;
+}
+
+/// What one change answered: its version, and the secret shown or the description set.
+#[derive(Debug)]
+enum Change {
+    Rotated(String),
+    Patched(String),
+}
+
+/// Many callers on two daemons sharing one store PATCH and rotate the same webhook with no
+/// If-Match. The old whole-row `INSERT OR REPLACE` let a PATCH that read before a rotation
+/// write the old secret back after the rotation had shown the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_patches_and_rotations_never_lose_a_rotated_secret() {
+    const TASKS: usize = 8;
+    const ROUNDS: usize = 6;
+    let h = Harness::start().await;
+    let second = h.second_daemon().await;
+    h.webhook("billing").await;
+    let bases = [h.base.clone(), second.base.clone()];
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..TASKS {
+        let http = h.http.clone();
+        let url = format!("{}/v1/webhooks/billing", bases[t % 2]);
+        tasks.spawn(async move {
+            let mut changes = Vec::new();
+            for r in 0..ROUNDS {
+                let rotate = (t + r) % 2 == 0;
+                let request = match rotate {
+                    true => http.post(format!("{url}/rotate-secret")),
+                    false => http
+                        .patch(&url)
+                        .json(&json!({"description": format!("task {t} round {r}")})),
+                };
+                let response = request.bearer_auth(TOKEN).send().await.unwrap();
+                let status = response.status();
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(status, StatusCode::OK, "{body:#}");
+                changes.push(match rotate {
+                    true => (
+                        body["webhook"]["version"].as_u64().unwrap(),
+                        Change::Rotated(body["secret"].as_str().unwrap().to_owned()),
+                    ),
+                    false => (
+                        body["version"].as_u64().unwrap(),
+                        Change::Patched(body["description"].as_str().unwrap().to_owned()),
+                    ),
+                });
+            }
+            changes
+        });
+    }
+    let mut changes = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        changes.extend(done.unwrap());
+    }
+    changes.sort_by_key(|(version, _)| *version);
+
+    // Every change was applied once, on top of all the ones before it.
+    let n = (TASKS * ROUNDS) as u64;
+    assert_eq!(
+        changes.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        (2..=n + 1).collect::<Vec<_>>()
+    );
+    let rotated: Vec<&str> = changes
+        .iter()
+        .filter_map(|(_, c)| match c {
+            Change::Rotated(secret) => Some(secret.as_str()),
+            Change::Patched(_) => None,
+        })
+        .collect();
+    let described = changes.iter().rev().find_map(|(_, c)| match c {
+        Change::Patched(d) => Some(d.as_str()),
+        Change::Rotated(_) => None,
+    });
+    let stored = h
+        .store
+        .store()
+        .get_webhook("billing".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.version, n + 1);
+    let sealer = Sealer::from_bytes(&[7; 32]);
+    // The secret stored is the one the last rotation showed, and the one still signing in
+    // the grace window is the one the rotation before it showed.
+    assert_eq!(
+        sealer.open_string(&stored.secret_sealed).unwrap().as_str(),
+        rotated[rotated.len() - 1]
+    );
+    let (previous, _) = stored.previous_secret.as_ref().unwrap();
+    assert_eq!(
+        sealer.open_string(previous).unwrap().as_str(),
+        rotated[rotated.len() - 2]
+    );
+    assert_eq!(Some(stored.description.as_str()), described);
+    second.stop().await;
+    h.stop().await;
+}
+
+/// Many callers PATCH a webhook on two daemons sharing one store while one DELETEs it: the
+/// old whole-row `INSERT OR REPLACE` of a PATCH that read before the DELETE re-created it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_patch_racing_a_delete_never_brings_the_webhook_back() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+    const TASKS: usize = 8;
+    let h = Harness::start().await;
+    let second = h.second_daemon().await;
+    h.webhook("billing").await;
+    let patched = Arc::new(AtomicUsize::new(0));
+    let deleted = Arc::new(AtomicBool::new(false));
+    let bases = [h.base.clone(), second.base.clone()];
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..TASKS {
+        let http = h.http.clone();
+        let url = format!("{}/v1/webhooks/billing", bases[t % 2]);
+        let (patched, deleted) = (patched.clone(), deleted.clone());
+        tasks.spawn(async move {
+            let mut not_found = 0;
+            for r in 0.. {
+                let after_delete = deleted.load(SeqCst);
+                let response = http
+                    .patch(&url)
+                    .bearer_auth(TOKEN)
+                    .json(&json!({"description": format!("task {t} round {r}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                match response.status() {
+                    StatusCode::OK => {
+                        assert!(
+                            !after_delete,
+                            "a PATCH sent after the DELETE answered changed the webhook"
+                        );
+                        assert_eq!(not_found, 0, "the webhook came back after a 404");
+                        patched.fetch_add(1, SeqCst);
+                    }
+                    StatusCode::NOT_FOUND => {
+                        // Keep patching a while: each must stay a 404.
+                        not_found += 1;
+                        if not_found == 5 {
+                            return r;
+                        }
+                    }
+                    other => panic!("{other}: {}", response.text().await.unwrap()),
+                }
+            }
+            unreachable!()
+        });
+    }
+    eventually("patches under way", DEFAULT_DEADLINE, || async {
+        patched.load(SeqCst) >= 2 * TASKS
+    })
+    .await;
+    let a = h
+        .send(
+            h.http
+                .delete(h.url("/v1/webhooks/billing"))
+                .bearer_auth(TOKEN),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT, "{:#}", a.json);
+    deleted.store(true, SeqCst);
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+
+    assert!(
+        h.store
+            .store()
+            .get_webhook("billing".into())
+            .await
+            .unwrap()
+            .is_none(),
+        "the webhook was re-created in the store"
+    );
+    // Neither daemon shows it: the second learned of the deletion from its PATCHes' 404s.
+    for base in &bases {
+        let a = h
+            .send(
+                h.http
+                    .get(format!("{base}/v1/webhooks/billing"))
+                    .bearer_auth(TOKEN),
+            )
+            .await;
+        a.error(StatusCode::NOT_FOUND, "not_found");
+        let list = h
+            .send(h.http.get(format!("{base}/v1/webhooks")).bearer_auth(TOKEN))
+            .await;
+        assert_eq!(list.json["items"], json!([]), "{base}");
+    }
+    second.stop().await;
     h.stop().await;
 }

@@ -309,6 +309,9 @@ pub struct WebhookView {
     pub updated_at: Millis,
     /// Live health.
     pub health: WebhookHealth,
+    /// Bumped by every change (1 at creation); the API's `ETag` and what `If-Match` names.
+    /// 0 from a daemon that predates versions.
+    pub version: u64,
 }
 
 /// A created webhook or a rotated secret: the only time the secret is shown.

@@ -98,6 +98,9 @@ pub struct WebhookRecord {
     pub created_at: Millis,
     /// Last change.
     pub updated_at: Millis,
+    /// Bumped by every change, 1 at creation: the compare-and-set token of admin edits (the
+    /// API's `ETag`). The store sets it; a record passed to a write carries the version read.
+    pub version: u64,
 }
 
 /// One delivery to create with an event.

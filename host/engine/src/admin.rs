@@ -20,6 +20,7 @@ use hookline_core::secret::{
     generate_ed25519, generate_marionette, generate_standard, secret_prefix,
 };
 use hookline_core::signing::{Scheme, SigningKey};
+use hookline_store::StoreError;
 
 /// Reason recorded on webhooks disabled by `enabled = false`.
 const DISABLED_BY_CONFIG: &str = "disabled in the config file";
@@ -183,6 +184,7 @@ fn record_from_spec(
         source,
         created_at: now,
         updated_at: now,
+        version: 1,
     }
 }
 
@@ -222,36 +224,230 @@ fn install(inner: &Arc<Inner>, record: WebhookRecord) -> Result<WebhookView, Eng
     if runtime.is_active() {
         inner.kick();
     }
+    if matches!(runtime.record.state, WebhookState::Disabled { .. }) {
+        // Its pending deliveries were canceled: their callbacks report now.
+        inner.callbacks.nudge();
+    }
     Ok(view(&runtime, inner.now_ms()))
 }
 
+/// `patch` applied to `r` (fields already checked): absent fields keep their value.
+fn apply_patch(mut r: WebhookRecord, patch: &WebhookPatch, now: Millis) -> WebhookRecord {
+    let patch = patch.clone();
+    if let Some(v) = patch.url {
+        r.url = v;
+    }
+    if let Some(v) = patch.events {
+        r.events = v;
+    }
+    if let Some(v) = patch.headers {
+        r.headers = v;
+    }
+    if let Some(v) = patch.timeout_seconds {
+        r.timeout_ms = Some(v * 1000);
+    }
+    if let Some(v) = patch.max_attempts {
+        r.max_attempts = Some(v);
+    }
+    if let Some(v) = patch.retry_schedule_seconds {
+        r.retry_schedule_secs = Some(v);
+    }
+    if let Some(v) = patch.rate_limit_per_second {
+        r.rate_limit_per_sec = (v > 0).then_some(v);
+    }
+    if let Some(v) = patch.max_concurrency {
+        r.max_concurrency = (v > 0).then_some(v);
+    }
+    if let Some(v) = patch.plugin {
+        r.plugin = (!v.is_empty()).then_some(v);
+    }
+    if let Some(v) = patch.plugin_config {
+        r.plugin_config = Some(v.to_string());
+    }
+    if let Some(v) = patch.description {
+        r.description = v;
+    }
+    r.updated_at = now;
+    match patch.enabled {
+        Some(true) if matches!(r.state, WebhookState::Disabled { .. }) => {
+            r.state = WebhookState::Active;
+        }
+        Some(false) if !matches!(r.state, WebhookState::Disabled { .. }) => {
+            r.state = WebhookState::Disabled {
+                reason: DISABLED_BY_OPERATOR.into(),
+                at: now,
+            };
+        }
+        _ => {}
+    }
+    r
+}
+
+/// How many read-modify-writes an unconditional change tries before it gives up
+/// ([`EngineError::EditConflict`]). Only another process writing the same webhook makes one
+/// lose (in this process [`Inner::admin`] orders them), and each loss means that writer
+/// made progress; sixteen losses in a row take a writer hammering this very webhook.
+const CHANGE_ATTEMPTS: usize = 16;
+
+/// A change of a stored webhook: read → modify → compare-and-set on the version read.
+///
+/// `modify` gets the record as stored and returns what to write (`None`: nothing to change).
+/// With `if_match` (the caller's `If-Match`), the change applies only to that version
+/// ([`EngineError::VersionMismatch`] otherwise, nothing written); without it a lost race is
+/// retried on a fresh read (at most [`CHANGE_ATTEMPTS`] times), so two unconditional edits
+/// of different fields both apply and neither undoes the other. The write never re-creates a
+/// webhook deleted meanwhile (`NotFound`, and it leaves this process's memory too).
+///
+/// The whole change holds [`Inner::admin`]: the compare-and-set keeps the store right, and
+/// the lock keeps memory right, installing this process's writes in the order they were
+/// stored (without it, a slower caller could install an older record over a newer one, or
+/// put back one a deletion has just removed).
+async fn change_webhook(
+    inner: &Arc<Inner>,
+    id: &str,
+    if_match: Option<u64>,
+    mut modify: impl FnMut(WebhookRecord) -> Result<Option<WebhookRecord>, EngineError>,
+) -> Result<WebhookView, EngineError> {
+    let _admin = inner.admin.lock().await;
+    let gone = || {
+        // Deleted by another process: forget it here too.
+        if inner.registry.get(id).is_some() {
+            inner.registry.remove(id);
+            inner.callbacks.nudge();
+            inner.emit(EngineEvent::Webhook {
+                id: id.to_owned(),
+                state: "deleted".into(),
+                reason: None,
+            });
+        }
+        EngineError::NotFound {
+            kind: "webhook",
+            id: id.to_owned(),
+        }
+    };
+    for _ in 0..CHANGE_ATTEMPTS {
+        let Some(read) = inner.store.get_webhook(id.to_owned()).await? else {
+            return Err(gone());
+        };
+        let version = read.version;
+        if let Some(expected) = if_match
+            && expected != version
+        {
+            return Err(EngineError::VersionMismatch {
+                id: id.to_owned(),
+                expected,
+                actual: version,
+            });
+        }
+        let was_active = read.state == WebhookState::Active;
+        let Some(record) = modify(read.clone())? else {
+            // Nothing to change; memory may lag behind another process's change.
+            return match inner.registry.get(id) {
+                Some(runtime) if runtime.record.version == version => {
+                    Ok(view(&runtime, inner.now_ms()))
+                }
+                _ => install(inner, read),
+            };
+        };
+        match inner.store.update_webhook(record, version).await {
+            Ok(stored) => {
+                if stored.state == WebhookState::Active && !was_active {
+                    inner.registry.reset_health(id);
+                }
+                return install(inner, stored);
+            }
+            Err(StoreError::VersionMismatch { .. }) if if_match.is_none() => {
+                tracing::debug!(webhook = %id, version, "webhook changed by another writer; reading it again");
+            }
+            Err(StoreError::NotFound { .. }) => return Err(gone()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(EngineError::EditConflict {
+        id: id.to_owned(),
+        attempts: CHANGE_ATTEMPTS,
+    })
+}
+
+/// Moves a webhook to `state`, whatever else changed meanwhile: the engine's own changes
+/// (auto-disable, 410 Gone, a config webhook that left the file). One statement that touches
+/// the state columns only, so it never undoes a concurrent edit of other fields.
 pub(super) async fn set_state(
     inner: &Arc<Inner>,
     id: &str,
     state: WebhookState,
 ) -> Result<WebhookView, EngineError> {
+    let _admin = inner.admin.lock().await;
     let now = inner.now_ms();
-    let mut record = inner
+    let active = state == WebhookState::Active;
+    let change = inner
         .store
-        .get_webhook(id.to_owned())
-        .await?
-        .ok_or_else(|| EngineError::NotFound {
-            kind: "webhook",
-            id: id.to_owned(),
-        })?;
-    let canceled = inner
-        .store
-        .set_webhook_state(id.to_owned(), state.clone(), now)
+        .set_webhook_state(id.to_owned(), state, now, None)
         .await?;
-    if canceled > 0 {
-        tracing::info!(webhook = %id, canceled, "canceled pending deliveries of a disabled webhook");
+    if change.canceled > 0 {
+        tracing::info!(webhook = %id, canceled = change.canceled, "canceled pending deliveries of a disabled webhook");
     }
-    if state == WebhookState::Active {
+    if active {
         inner.registry.reset_health(id);
     }
-    record.state = state;
-    record.updated_at = now;
-    install(inner, record)
+    install(inner, change.webhook)
+}
+
+/// The record the config file's webhook `spec` (`webhooks[i]`) makes of the stored one, if
+/// any: the file's fields, keeping the stored secret when the file gives none (same scheme),
+/// the rotation grace and an operator's pause or disable. Returns a generated secret too.
+fn config_record(
+    inner: &Inner,
+    spec: &WebhookSpec,
+    i: usize,
+    id: &str,
+    existing: Option<&WebhookRecord>,
+    now: Millis,
+) -> Result<(WebhookRecord, Option<String>), EngineError> {
+    let scheme = spec.scheme.unwrap_or_default();
+    let (secret, sealed_keep, made) = match (&spec.secret, existing) {
+        (Some(s), _) => {
+            SigningKey::parse(scheme, s).map_err(|e| {
+                EngineError::invalid(format!("webhooks[{i}].secret"), e.to_string())
+            })?;
+            (s.clone(), None, None)
+        }
+        (None, Some(old)) if old.scheme == scheme => (
+            String::new(),
+            Some((old.secret_sealed.clone(), old.secret_prefix.clone())),
+            None,
+        ),
+        (None, _) => {
+            let (s, _) = make_secret(scheme, None, None)?;
+            (s.clone(), None, Some(s))
+        }
+    };
+    let mut record = record_from_spec(
+        inner,
+        spec,
+        id.to_owned(),
+        &secret,
+        WebhookSource::Config,
+        now,
+    );
+    if let Some((sealed, prefix)) = sealed_keep {
+        record.secret_sealed = sealed;
+        record.secret_prefix = prefix;
+    }
+    if let Some(old) = existing {
+        record.created_at = old.created_at;
+        record.previous_secret = old.previous_secret.clone();
+        // An operator's pause or disable survives a restart; the file's own
+        // `enabled = false` is applied above.
+        if spec.enabled != Some(false) {
+            match &old.state {
+                WebhookState::Disabled { reason, .. }
+                    if reason == DISABLED_BY_CONFIG || reason == REMOVED_FROM_CONFIG => {}
+                other => record.state = other.clone(),
+            }
+        }
+    }
+    Ok((record, made))
 }
 
 impl Engine {
@@ -267,8 +463,9 @@ impl Engine {
         let scheme = spec.scheme.unwrap_or_default();
         let (secret, public_key) = make_secret(scheme, spec.secret.as_deref(), None)?;
         let record = record_from_spec(inner, &spec, id, &secret, WebhookSource::Api, now);
-        inner.store.put_webhook(record.clone(), false).await?;
-        let webhook = install(inner, record)?;
+        let _admin = inner.admin.lock().await;
+        let stored = inner.store.create_webhook(record).await?;
+        let webhook = install(inner, stored)?;
         Ok(WebhookWithSecret {
             webhook,
             secret,
@@ -300,73 +497,65 @@ impl Engine {
                 .clone()
                 .ok_or_else(|| EngineError::invalid(format!("webhooks[{i}].id"), "is required"))?;
             seen.insert(id.clone());
-            let existing = inner.store.get_webhook(id.clone()).await?;
-            let scheme = spec.scheme.unwrap_or_default();
-            let (secret, sealed_keep) = match (&spec.secret, &existing) {
-                (Some(s), _) => (s.clone(), None),
-                (None, Some(old)) if old.scheme == scheme => (
-                    String::new(),
-                    Some((old.secret_sealed.clone(), old.secret_prefix.clone())),
-                ),
-                (None, _) => {
-                    let (s, _) = make_secret(scheme, None, None)?;
-                    generated.push((id.clone(), s.clone()));
-                    (s, None)
+            // Another daemon sharing the store may apply the same file at the same time: a
+            // lost race (it created, changed or removed the row meanwhile) reads again.
+            let _admin = inner.admin.lock().await;
+            let mut attempts = 0;
+            let (stored, made) = loop {
+                attempts += 1;
+                let existing = inner.store.get_webhook(id.clone()).await?;
+                let (record, made) = config_record(inner, spec, i, &id, existing.as_ref(), now)?;
+                let written = match &existing {
+                    Some(old) => inner.store.update_webhook(record, old.version).await,
+                    None => inner.store.create_webhook(record).await,
+                };
+                match written {
+                    Ok(stored) => break (stored, made),
+                    Err(
+                        StoreError::VersionMismatch { .. }
+                        | StoreError::Conflict { .. }
+                        | StoreError::NotFound { .. },
+                    ) if attempts < CHANGE_ATTEMPTS => {}
+                    Err(StoreError::VersionMismatch { .. }) => {
+                        return Err(EngineError::EditConflict { id, attempts });
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             };
-            if spec.secret.is_some() {
-                SigningKey::parse(scheme, &secret).map_err(|e| {
-                    EngineError::invalid(format!("webhooks[{i}].secret"), e.to_string())
-                })?;
+            if let Some(secret) = made {
+                generated.push((id, secret));
             }
-            let mut record = record_from_spec(inner, spec, id, &secret, WebhookSource::Config, now);
-            if let Some((sealed, prefix)) = sealed_keep {
-                record.secret_sealed = sealed;
-                record.secret_prefix = prefix;
-            }
-            if let Some(old) = &existing {
-                record.created_at = old.created_at;
-                record.previous_secret = old.previous_secret.clone();
-                // An operator's pause or disable survives a restart; the file's own
-                // `enabled = false` is applied above.
-                if spec.enabled != Some(false) {
-                    match &old.state {
-                        WebhookState::Disabled { reason, .. }
-                            if reason == DISABLED_BY_CONFIG || reason == REMOVED_FROM_CONFIG => {}
-                        other => record.state = other.clone(),
-                    }
-                }
-            }
-            inner.store.put_webhook(record.clone(), true).await?;
             inner
                 .registry
-                .install(record, &inner.sealer, &inner.sender, &inner.defaults)?;
+                .install(stored, &inner.sealer, &inner.sender, &inner.defaults)?;
         }
         for old in inner.store.list_webhooks().await? {
             if old.source == WebhookSource::Config
                 && !seen.contains(&old.id)
                 && !matches!(old.state, WebhookState::Disabled { .. })
             {
-                set_state(
-                    inner,
-                    &old.id,
-                    WebhookState::Disabled {
-                        reason: REMOVED_FROM_CONFIG.into(),
-                        at: now,
-                    },
-                )
-                .await?;
+                let disabled = WebhookState::Disabled {
+                    reason: REMOVED_FROM_CONFIG.into(),
+                    at: now,
+                };
+                match set_state(inner, &old.id, disabled).await {
+                    // Deleted meanwhile (by another daemon): nothing left to disable.
+                    Ok(_) | Err(EngineError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         inner.kick();
         Ok(generated)
     }
 
-    /// Updates a webhook: absent fields keep their value.
+    /// Updates a webhook: absent fields keep their value. With `if_match`, only if the
+    /// webhook is still at that version ([`EngineError::VersionMismatch`]).
     pub async fn update_webhook(
         &self,
         id: &str,
         patch: WebhookPatch,
+        if_match: Option<u64>,
     ) -> Result<WebhookView, EngineError> {
         let inner = &self.inner;
         // In a patch, 0 clears a rate limit or a concurrency limit (back to the default).
@@ -384,78 +573,22 @@ impl Engine {
                 plugin_config: patch.plugin_config.as_ref(),
             },
         )?;
-        let now = inner.now_ms();
-        let mut r = self.record(id).await?;
-        if let Some(v) = patch.url {
-            r.url = v;
-        }
-        if let Some(v) = patch.events {
-            r.events = v;
-        }
-        if let Some(v) = patch.headers {
-            r.headers = v;
-        }
-        if let Some(v) = patch.timeout_seconds {
-            r.timeout_ms = Some(v * 1000);
-        }
-        if let Some(v) = patch.max_attempts {
-            r.max_attempts = Some(v);
-        }
-        if let Some(v) = patch.retry_schedule_seconds {
-            r.retry_schedule_secs = Some(v);
-        }
-        if let Some(v) = patch.rate_limit_per_second {
-            r.rate_limit_per_sec = (v > 0).then_some(v);
-        }
-        if let Some(v) = patch.max_concurrency {
-            r.max_concurrency = (v > 0).then_some(v);
-        }
-        if let Some(v) = patch.plugin {
-            r.plugin = (!v.is_empty()).then_some(v);
-        }
-        if let Some(v) = patch.plugin_config {
-            r.plugin_config = Some(v.to_string());
-        }
-        if let Some(v) = patch.description {
-            r.description = v;
-        }
-        r.updated_at = now;
-        let new_state = match patch.enabled {
-            Some(true) if matches!(r.state, WebhookState::Disabled { .. }) => {
-                Some(WebhookState::Active)
-            }
-            Some(false) if !matches!(r.state, WebhookState::Disabled { .. }) => {
-                Some(WebhookState::Disabled {
-                    reason: DISABLED_BY_OPERATOR.into(),
-                    at: now,
-                })
-            }
-            _ => None,
-        };
-        inner.store.put_webhook(r.clone(), true).await?;
-        match new_state {
-            Some(state) => set_state(inner, id, state).await,
-            None => install(inner, r),
-        }
+        change_webhook(inner, id, if_match, |r| {
+            Ok(Some(apply_patch(r, &patch, inner.now_ms())))
+        })
+        .await
     }
 
-    async fn record(&self, id: &str) -> Result<WebhookRecord, EngineError> {
-        self.inner
-            .store
-            .get_webhook(id.to_owned())
-            .await?
-            .ok_or_else(|| EngineError::NotFound {
-                kind: "webhook",
-                id: id.to_owned(),
-            })
-    }
-
-    /// Deletes a webhook; its pending deliveries are canceled (history is kept).
-    pub async fn delete_webhook(&self, id: &str) -> Result<(), EngineError> {
-        self.record(id).await?;
-        self.inner.store.delete_webhook(id.to_owned()).await?;
-        self.inner.registry.remove(id);
-        self.inner.emit(EngineEvent::Webhook {
+    /// Deletes a webhook; its pending deliveries are canceled (history is kept). With
+    /// `if_match`, only if it is still at that version.
+    pub async fn delete_webhook(&self, id: &str, if_match: Option<u64>) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        let _admin = inner.admin.lock().await;
+        inner.store.delete_webhook(id.to_owned(), if_match).await?;
+        inner.registry.remove(id);
+        // Its pending deliveries were canceled: their callbacks report now.
+        inner.callbacks.nudge();
+        inner.emit(EngineEvent::Webhook {
             id: id.to_owned(),
             state: "deleted".into(),
             reason: None,
@@ -487,52 +620,82 @@ impl Engine {
             .collect()
     }
 
-    /// Pauses a webhook: its deliveries wait, nothing is sent, nothing is lost.
-    pub async fn pause_webhook(&self, id: &str) -> Result<WebhookView, EngineError> {
-        let r = self.record(id).await?;
-        match r.state {
+    /// Pauses a webhook: its deliveries wait, nothing is sent, nothing is lost. With
+    /// `if_match`, only if it is still at that version.
+    pub async fn pause_webhook(
+        &self,
+        id: &str,
+        if_match: Option<u64>,
+    ) -> Result<WebhookView, EngineError> {
+        let now = self.inner.now_ms();
+        change_webhook(&self.inner, id, if_match, |mut r| match r.state {
             WebhookState::Disabled { .. } => Err(EngineError::InvalidState(format!(
                 "webhook `{id}` is disabled; enable it instead of pausing or resuming"
             ))),
-            WebhookState::Paused => self.get_webhook(id).await,
-            WebhookState::Active => set_state(&self.inner, id, WebhookState::Paused).await,
-        }
+            WebhookState::Paused => Ok(None),
+            WebhookState::Active => {
+                r.state = WebhookState::Paused;
+                r.updated_at = now;
+                Ok(Some(r))
+            }
+        })
+        .await
     }
 
     /// Resumes a paused (or re-enables a disabled) webhook; its waiting deliveries flow.
-    pub async fn resume_webhook(&self, id: &str) -> Result<WebhookView, EngineError> {
-        let r = self.record(id).await?;
-        match r.state {
-            WebhookState::Active => self.get_webhook(id).await,
-            _ => set_state(&self.inner, id, WebhookState::Active).await,
-        }
+    /// With `if_match`, only if it is still at that version.
+    pub async fn resume_webhook(
+        &self,
+        id: &str,
+        if_match: Option<u64>,
+    ) -> Result<WebhookView, EngineError> {
+        let now = self.inner.now_ms();
+        change_webhook(&self.inner, id, if_match, |mut r| match r.state {
+            WebhookState::Active => Ok(None),
+            _ => {
+                r.state = WebhookState::Active;
+                r.updated_at = now;
+                Ok(Some(r))
+            }
+        })
+        .await
     }
 
     /// Rotates a webhook's secret: the new one signs from now on, the old one keeps signing
-    /// too (both signatures sent) for the grace window. `secret` sets the new one.
+    /// too (both signatures sent) for the grace window. `secret` sets the new one. With
+    /// `if_match`, only if the webhook is still at that version.
     pub async fn rotate_secret(
         &self,
         id: &str,
         secret: Option<String>,
+        if_match: Option<u64>,
     ) -> Result<WebhookWithSecret, EngineError> {
         let inner = &self.inner;
         let now = inner.now_ms();
-        let mut r = self.record(id).await?;
-        let current = inner
-            .sealer
-            .open_string(&r.secret_sealed)
-            .map_err(|e| EngineError::Secret(format!("webhook `{id}`: {e}")))?;
-        let (new_secret, public_key) = make_secret(r.scheme, secret.as_deref(), Some(&current))?;
-        let grace_until = now + inner.cfg.rotation_grace.as_millis() as Millis;
-        r.previous_secret = Some((r.secret_sealed.clone(), grace_until));
-        r.secret_sealed = inner.sealer.seal(new_secret.as_bytes());
-        r.secret_prefix = secret_prefix(&new_secret).to_owned();
-        r.updated_at = now;
-        inner.store.put_webhook(r.clone(), true).await?;
-        let webhook = install(inner, r)?;
+        // Set by the attempt that is written (a retry makes a new one).
+        let mut made = None;
+        let webhook = change_webhook(inner, id, if_match, |mut r| {
+            let current = inner
+                .sealer
+                .open_string(&r.secret_sealed)
+                .map_err(|e| EngineError::Secret(format!("webhook `{id}`: {e}")))?;
+            let (new_secret, public_key) =
+                make_secret(r.scheme, secret.as_deref(), Some(&current))?;
+            let grace_until = now + inner.cfg.rotation_grace.as_millis() as Millis;
+            r.previous_secret = Some((r.secret_sealed.clone(), grace_until));
+            r.secret_sealed = inner.sealer.seal(new_secret.as_bytes());
+            r.secret_prefix = secret_prefix(&new_secret).to_owned();
+            r.updated_at = now;
+            made = Some((new_secret, public_key));
+            Ok(Some(r))
+        })
+        .await?;
+        let (secret, public_key) = made.ok_or_else(|| {
+            EngineError::Store(StoreError::Backend("rotation wrote no secret".into()))
+        })?;
         Ok(WebhookWithSecret {
             webhook,
-            secret: new_secret,
+            secret,
             public_key,
         })
     }

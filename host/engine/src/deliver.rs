@@ -8,7 +8,7 @@ use bytes::Bytes;
 use rand::Rng;
 
 use super::webhooks::{AfterAttempt, Gate, Runtime};
-use super::{DeliveryChange, DeliveryResult, EngineEvent, Inner, lock};
+use super::{DeliveryChange, DeliveryResult, EngineEvent, Inner};
 use crate::http::{AttemptOutcome, OutboundRequest, redact_headers, redact_url};
 use hookline_core::model::{
     AttemptRecord, DeliveryJob, DeliveryStatus, ErrorKind, Millis, WebhookState,
@@ -537,23 +537,7 @@ async fn finish_skipped(
 }
 
 fn notify_callback(inner: &Inner, result: DeliveryResult) {
-    let callback = {
-        let mut callbacks = lock(&inner.callbacks);
-        match callbacks.get_mut(&result.event_id) {
-            Some((cb, remaining)) => {
-                let cb = cb.clone();
-                *remaining -= 1;
-                if *remaining == 0 {
-                    callbacks.remove(&result.event_id);
-                }
-                Some(cb)
-            }
-            None => None,
-        }
-    };
-    if let Some(cb) = callback {
-        cb(result);
-    }
+    inner.callbacks.report(result);
 }
 
 async fn disable(inner: &Arc<Inner>, webhook_id: &str, reason: String) {

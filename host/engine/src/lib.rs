@@ -85,6 +85,7 @@
 //! single-process store restarts).
 
 mod admin;
+mod callbacks;
 pub mod clock;
 mod deliver;
 pub mod http;
@@ -95,7 +96,7 @@ mod tests;
 pub mod types;
 mod webhooks;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -241,6 +242,28 @@ pub enum EngineError {
     /// The store failed.
     #[error("store: {0}")]
     Store(StoreError),
+    /// A conditional change (`If-Match`) found the webhook at another version.
+    #[error("webhook `{id}` is at version {actual}, not the expected version {expected}")]
+    VersionMismatch {
+        /// The webhook.
+        id: String,
+        /// The version the caller expected.
+        expected: u64,
+        /// The current version.
+        actual: u64,
+    },
+    /// An unconditional change lost the compare-and-set to other writers (another daemon
+    /// sharing the store) on every one of its attempts; nothing was written.
+    #[error(
+        "webhook `{id}` was changed by another writer on each of {attempts} attempts to apply \
+         this change; nothing was changed, try again"
+    )]
+    EditConflict {
+        /// The webhook.
+        id: String,
+        /// How many read-modify-writes were tried.
+        attempts: usize,
+    },
 }
 
 impl EngineError {
@@ -257,6 +280,8 @@ impl EngineError {
             EngineError::ShuttingDown => "shutting_down",
             EngineError::StoreFull(_) => "storage_full",
             EngineError::Store(_) => "store_error",
+            EngineError::VersionMismatch { .. } => "precondition_failed",
+            EngineError::EditConflict { .. } => "edit_conflict",
         }
     }
 
@@ -286,6 +311,15 @@ impl From<StoreError> for EngineError {
             StoreError::InvalidState(m) => EngineError::InvalidState(m),
             StoreError::Full(m) => EngineError::StoreFull(m),
             StoreError::Closed => EngineError::ShuttingDown,
+            StoreError::VersionMismatch {
+                id,
+                expected,
+                actual,
+            } => EngineError::VersionMismatch {
+                id,
+                expected,
+                actual,
+            },
             other => EngineError::Store(other),
         }
     }
@@ -338,9 +372,14 @@ pub(crate) struct Inner {
     /// Readers: ingest calls in progress. The writer: shutdown (closes it for good).
     gate: RwLock<bool>,
     cancel: CancellationToken,
+    /// Cancelled when shutdown's grace ends: `dispatch_sync` attempts still running stop.
+    halt: CancellationToken,
     tasks: TaskTracker,
-    callbacks: Mutex<HashMap<String, (ResultCallback, u32)>>,
+    /// `dispatch` callbacks waiting for their deliveries' results (`callbacks.rs`).
+    callbacks: callbacks::Callbacks,
     started: tokio::time::Instant,
+    /// Held across each webhook change's read, write and install (`admin.rs`).
+    admin: tokio::sync::Mutex<()>,
 }
 
 impl Inner {
@@ -405,9 +444,11 @@ impl Engine {
             metrics: Metrics::default(),
             gate: RwLock::new(true),
             cancel: CancellationToken::new(),
+            halt: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            callbacks: Mutex::new(HashMap::new()),
+            callbacks: callbacks::Callbacks::default(),
             started: cfg.clock.now(),
+            admin: tokio::sync::Mutex::new(()),
             cfg,
         });
         for record in inner.store.list_webhooks().await? {
@@ -423,6 +464,10 @@ impl Engine {
         let engine = Engine { inner };
         let claimer = engine.inner.clone();
         engine.inner.tasks.spawn(claim_loop(claimer));
+        engine
+            .inner
+            .tasks
+            .spawn(callbacks::sweep_loop(engine.inner.clone()));
         if let Some(retention) = engine.inner.cfg.retention {
             let inner = engine.inner.clone();
             engine.inner.tasks.spawn(retention_loop(inner, retention));
@@ -461,15 +506,25 @@ impl Engine {
 
     /// Delivers one event to one webhook inline, without storing anything (the origin's
     /// `DispatchSync`): one attempt, its result returned.
+    ///
+    /// A shutdown lets the attempt finish within its grace, like deliveries in flight; if
+    /// the grace ends first, this returns [`EngineError::ShuttingDown`] and the request is
+    /// dropped (the receiver may have got it).
     pub async fn dispatch_sync(
         &self,
         webhook_id: &str,
         input: EventInput,
     ) -> Result<DeliveryResult, EngineError> {
-        let gate = self.inner.gate.read().await;
-        if !*gate {
-            return Err(EngineError::ShuttingDown);
-        }
+        // The gate is held only to be let in, never across the attempt: shutdown closes it
+        // at once instead of waiting for a receiver (up to its timeout). Taken under the
+        // gate, the tracker token makes the attempt work in flight that shutdown waits for.
+        let _in_flight = {
+            let gate = self.inner.gate.read().await;
+            if !*gate {
+                return Err(EngineError::ShuttingDown);
+            }
+            self.inner.tasks.token()
+        };
         let runtime = self
             .inner
             .registry
@@ -490,7 +545,10 @@ impl Engine {
             payload,
             received_at: now,
         };
-        Ok(deliver::attempt_once(&self.inner, &runtime, &job).await)
+        tokio::select! {
+            result = deliver::attempt_once(&self.inner, &runtime, &job) => Ok(result),
+            _ = self.inner.halt.cancelled() => Err(EngineError::ShuttingDown),
+        }
     }
 
     /// Subscribes to changes (deliveries, webhooks). A slow subscriber that falls behind
@@ -510,8 +568,9 @@ impl Engine {
     }
 
     /// Stops: refuses new events (waiting for ingests in progress to finish), stops
-    /// claiming, lets deliveries in flight finish within `grace`, and returns the rest to the
-    /// store (they stay pending; nothing is lost).
+    /// claiming, lets deliveries in flight (and `dispatch_sync` attempts) finish within
+    /// `grace`, and returns the rest to the store (they stay pending; nothing is lost).
+    /// `dispatch` callbacks still waiting are dropped.
     pub async fn shutdown(&self, grace: Duration) {
         {
             let mut open = self.inner.gate.write().await;
@@ -523,6 +582,7 @@ impl Engine {
             .await
             .is_err()
         {
+            self.inner.halt.cancel();
             let left = self.inner.in_memory_ids();
             tracing::warn!(
                 deliveries = left.len(),
@@ -536,6 +596,15 @@ impl Engine {
                     .await;
             }
         }
+        // No result reports after shutdown: drop the callbacks still waiting.
+        self.inner.callbacks.clear();
+    }
+
+    /// How many deliveries of `dispatch`ed events still wait to report to their callback
+    /// (for tests: the count goes back to 0 however the deliveries end).
+    #[doc(hidden)]
+    pub fn waiting_callbacks(&self) -> usize {
+        self.inner.callbacks.waiting()
     }
 }
 
@@ -667,10 +736,12 @@ impl Inner {
             match outcome {
                 IngestOutcome::Created => {
                     created_deliveries += u64::from(count);
-                    if let Some(cb) = &callback
-                        && count > 0
-                    {
-                        lock(&self.callbacks).insert(event_id.clone(), (cb.clone(), count));
+                    if let Some(cb) = &callback {
+                        self.callbacks.register(
+                            &event_id,
+                            event_jobs.iter().map(|job| job.id.clone()),
+                            cb,
+                        );
                     }
                     for job in event_jobs {
                         self.announce_created(&job);

@@ -418,6 +418,7 @@ pub(crate) fn view(runtime: &Runtime, now: Millis) -> WebhookView {
         created_at: r.created_at,
         updated_at: r.updated_at,
         health: runtime.health.view(now),
+        version: r.version,
     }
 }
 

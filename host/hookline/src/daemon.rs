@@ -83,6 +83,8 @@ pub struct Daemon {
     token_source: TokenSource,
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
+    /// The SQLite store, closed last by [`Daemon::shutdown`] (its lock freed at once).
+    store: Option<Arc<SqliteStore>>,
 }
 
 impl Daemon {
@@ -96,7 +98,7 @@ impl Daemon {
             None => Sealer::insecure_plaintext(),
         };
 
-        let store: Arc<dyn Store> = match config.store.kind {
+        let sqlite = match config.store.kind {
             StoreKind::Sqlite => Arc::new(SqliteStore::open(
                 &config.store.path,
                 SqliteOptions {
@@ -114,7 +116,30 @@ impl Daemon {
                 ));
             }
         };
+        match Daemon::start_on(&config, sqlite.clone(), sealer, token, token_source).await {
+            Ok(mut daemon) => {
+                daemon.store = Some(sqlite);
+                Ok(daemon)
+            }
+            Err(e) => {
+                // What started on the store has stopped (`start_on`); end the store too: its
+                // writer thread, and the lock another start (in this process or another)
+                // needs. Other handles may outlive this call; the lock goes now regardless.
+                sqlite.close().await;
+                Err(e)
+            }
+        }
+    }
 
+    /// The rest of [`Daemon::start`] once the store is open: on failure, nothing it started
+    /// is left running (the engine's tasks stopped, the listener closed).
+    async fn start_on(
+        config: &Config,
+        store: Arc<dyn Store>,
+        sealer: Sealer,
+        token: String,
+        token_source: TokenSource,
+    ) -> Result<Daemon, DaemonError> {
         let d = &config.delivery;
         let sender = HttpSender::new(
             SenderConfig {
@@ -158,6 +183,37 @@ impl Daemon {
             ..EngineConfig::default()
         };
         let engine = Engine::start(store, sender, sealer, engine_cfg).await?;
+        match Daemon::serve_api(config, &engine, &token).await {
+            Ok((addr, stop, server)) => Ok(Daemon {
+                engine,
+                addr,
+                token,
+                token_source,
+                stop,
+                server,
+                store: None,
+            }),
+            Err(e) => {
+                // Nothing was accepted yet: deliveries the claimer took go back at once.
+                engine.shutdown(Duration::ZERO).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Applies the config's webhooks and serves the API over a started engine.
+    async fn serve_api(
+        config: &Config,
+        engine: &Engine,
+        token: &str,
+    ) -> Result<
+        (
+            SocketAddr,
+            CancellationToken,
+            JoinHandle<std::io::Result<()>>,
+        ),
+        DaemonError,
+    > {
         let generated = engine
             .apply_config_webhooks(config.webhooks.iter().map(spec_of).collect())
             .await?;
@@ -182,7 +238,7 @@ impl Daemon {
             })?;
         let app = router(
             engine.clone(),
-            ApiAuth::new(&token),
+            ApiAuth::new(token),
             ApiLimits {
                 max_request_bytes: config.server.max_request_bytes as usize,
                 ..ApiLimits::default()
@@ -195,14 +251,7 @@ impl Daemon {
                 .with_graceful_shutdown(async move { stopped.cancelled().await })
                 .await
         });
-        Ok(Daemon {
-            engine,
-            addr,
-            token,
-            token_source,
-            stop,
-            server,
-        })
+        Ok((addr, stop, server))
     }
 
     /// The API's address.
@@ -234,6 +283,9 @@ impl Daemon {
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "API server ended with an error"),
             Ok(_) => {}
             Err(_) => tracing::warn!("API server did not stop within 5 s"),
+        }
+        if let Some(store) = self.store {
+            store.close().await;
         }
     }
 }

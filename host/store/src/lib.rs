@@ -13,6 +13,25 @@
 //!   ones, so a crashed process's deliveries come back when its leases end.
 //! - `complete` ignores a record whose lease owner no longer holds the delivery.
 //! - Claims only take deliveries of `active` webhooks whose next attempt is due.
+//! - A webhook's `version` is 1 when created and goes up by one with every change; a write
+//!   naming an expected version changes nothing unless the row is at that version
+//!   ([`StoreError::VersionMismatch`]), and no write but `create_webhook` creates a row.
+//!
+//! ## Webhook writes under concurrency
+//!
+//! Several processes may change the same webhook at once (two daemons on one PostgreSQL
+//! database; in one process the engine orders its own changes). No webhook write may undo
+//! another one it did not see:
+//! - [`Store::update_webhook`] is a compare-and-set on the version the caller read, in one
+//!   statement (`UPDATE webhooks SET …, version = version + 1 WHERE id = $1 AND version = $2`,
+//!   `RETURNING` the row on PostgreSQL). When no row changed, the implementation tells
+//!   [`StoreError::VersionMismatch`] (the row is at another version, named in the error) from
+//!   [`StoreError::NotFound`] (it was deleted) with a read in the same transaction. The caller
+//!   reads again and retries, or reports the mismatch to whoever named the version.
+//! - [`Store::set_webhook_state`] writes the state columns only, in one statement, so the
+//!   engine's own changes (auto-disable, `410 Gone`) never need a read-modify-write.
+//! - [`Store::create_webhook`] is the only write that inserts (`Conflict` if the id exists);
+//!   an update or state change of a deleted webhook is `NotFound` and never re-creates it.
 
 pub mod sqlite;
 
@@ -65,6 +84,26 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("the store is closed")]
     Closed,
+    /// A compare-and-set write found the webhook at another version than expected (someone
+    /// else changed it since it was read); nothing was written.
+    #[error("webhook `{id}` is at version {actual}, not the expected version {expected}")]
+    VersionMismatch {
+        /// The webhook.
+        id: String,
+        /// The version the write expected.
+        expected: u64,
+        /// The version stored.
+        actual: u64,
+    },
+}
+
+/// What [`Store::set_webhook_state`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookStateChange {
+    /// The webhook as stored after the change (new state, new version).
+    pub webhook: WebhookRecord,
+    /// Pending deliveries canceled (moving to `Disabled`).
+    pub canceled: u64,
 }
 
 /// Claim parameters.
@@ -105,9 +144,17 @@ pub trait Store: Send + Sync + 'static {
     /// attempt, or its lease end), if any.
     fn next_due(&self) -> BoxFuture<'_, StoreResult<Option<Millis>>>;
 
-    /// Creates a webhook (`Conflict` if the id exists) or, with `replace`, creates or
-    /// replaces it.
-    fn put_webhook(&self, webhook: WebhookRecord, replace: bool) -> BoxFuture<'_, StoreResult<()>>;
+    /// Creates a webhook at version 1 (`Conflict` if the id exists); returns it as stored.
+    fn create_webhook(&self, webhook: WebhookRecord) -> BoxFuture<'_, StoreResult<WebhookRecord>>;
+
+    /// Compare-and-set: replaces every field of the stored webhook `webhook.id` (but its id)
+    /// if it is still at `expected_version`, bumping the version; returns it as stored.
+    /// `VersionMismatch` if it changed meanwhile, `NotFound` if it is gone (never re-created).
+    fn update_webhook(
+        &self,
+        webhook: WebhookRecord,
+        expected_version: u64,
+    ) -> BoxFuture<'_, StoreResult<WebhookRecord>>;
 
     /// One webhook.
     fn get_webhook(&self, id: String) -> BoxFuture<'_, StoreResult<Option<WebhookRecord>>>;
@@ -115,17 +162,25 @@ pub trait Store: Send + Sync + 'static {
     /// Every webhook, by id.
     fn list_webhooks(&self) -> BoxFuture<'_, StoreResult<Vec<WebhookRecord>>>;
 
-    /// Deletes a webhook and cancels its pending deliveries (kept for history).
-    fn delete_webhook(&self, id: String) -> BoxFuture<'_, StoreResult<()>>;
+    /// Deletes a webhook and cancels its pending deliveries (kept for history). With an
+    /// expected version, only if it is still at that version (`VersionMismatch`).
+    fn delete_webhook(
+        &self,
+        id: String,
+        expected_version: Option<u64>,
+    ) -> BoxFuture<'_, StoreResult<()>>;
 
-    /// Changes a webhook's state. Moving to `Disabled` cancels its pending deliveries
-    /// (returns how many).
+    /// Changes a webhook's state, and only its state columns (one statement: a concurrent
+    /// edit of other fields is never undone), bumping its version; with an expected version,
+    /// only if it is still at that version. Moving to `Disabled` cancels its pending
+    /// deliveries.
     fn set_webhook_state(
         &self,
         id: String,
         state: WebhookState,
         now: Millis,
-    ) -> BoxFuture<'_, StoreResult<u64>>;
+        expected_version: Option<u64>,
+    ) -> BoxFuture<'_, StoreResult<WebhookStateChange>>;
 
     /// Lists deliveries, newest first, with filters and a cursor.
     fn list_deliveries(

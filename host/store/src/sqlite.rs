@@ -68,7 +68,7 @@ use tokio::sync::oneshot;
 
 use self::read::ReadPool;
 use self::writer::{Containment, Msg, Op, WriteFn};
-use crate::{BoxFuture, ClaimRequest, Store, StoreError, StoreResult};
+use crate::{BoxFuture, ClaimRequest, Store, StoreError, StoreResult, WebhookStateChange};
 use hookline_core::model::{
     AttemptRecord, DeliveryDetail, DeliveryFilter, DeliveryJob, DeliverySummary, IngestOutcome,
     Millis, NewEvent, Page, StoreStats, WebhookRecord, WebhookState,
@@ -315,8 +315,16 @@ impl Store for SqliteStore {
         Box::pin(self.readers.run(read::next_due))
     }
 
-    fn put_webhook(&self, webhook: WebhookRecord, replace: bool) -> BoxFuture<'_, StoreResult<()>> {
-        Box::pin(self.write((webhook, replace), 1, write::put_webhook))
+    fn create_webhook(&self, webhook: WebhookRecord) -> BoxFuture<'_, StoreResult<WebhookRecord>> {
+        Box::pin(self.write(webhook, 1, write::create_webhook))
+    }
+
+    fn update_webhook(
+        &self,
+        webhook: WebhookRecord,
+        expected_version: u64,
+    ) -> BoxFuture<'_, StoreResult<WebhookRecord>> {
+        Box::pin(self.write((webhook, expected_version), 1, write::update_webhook))
     }
 
     fn get_webhook(&self, id: String) -> BoxFuture<'_, StoreResult<Option<WebhookRecord>>> {
@@ -327,11 +335,15 @@ impl Store for SqliteStore {
         Box::pin(self.readers.run(read::list_webhooks))
     }
 
-    fn delete_webhook(&self, id: String) -> BoxFuture<'_, StoreResult<()>> {
+    fn delete_webhook(
+        &self,
+        id: String,
+        expected_version: Option<u64>,
+    ) -> BoxFuture<'_, StoreResult<()>> {
         // The trait passes no time; deliveries canceled by the deletion are stamped with the
         // wall clock.
         let now = chrono::Utc::now().timestamp_millis();
-        Box::pin(self.write((id, now), 1, write::delete_webhook))
+        Box::pin(self.write((id, expected_version, now), 1, write::delete_webhook))
     }
 
     fn set_webhook_state(
@@ -339,8 +351,13 @@ impl Store for SqliteStore {
         id: String,
         state: WebhookState,
         now: Millis,
-    ) -> BoxFuture<'_, StoreResult<u64>> {
-        Box::pin(self.write((id, state, now), 1, write::set_webhook_state))
+        expected_version: Option<u64>,
+    ) -> BoxFuture<'_, StoreResult<WebhookStateChange>> {
+        Box::pin(self.write(
+            (id, state, now, expected_version),
+            1,
+            write::set_webhook_state,
+        ))
     }
 
     fn list_deliveries(

@@ -9,7 +9,9 @@ use hookline_core::model::{DeliveryFilter, DeliveryStatus};
 use hookline_core::secret::Sealer;
 use hookline_engine::http::{HttpSender, SenderConfig};
 use hookline_engine::ssrf::NetworkPolicy;
-use hookline_engine::{DeliveryResult, Engine, EngineConfig, EngineError, EventInput, WebhookSpec};
+use hookline_engine::{
+    DeliveryResult, Engine, EngineConfig, EngineError, EventInput, ResultCallback, WebhookSpec,
+};
 use hookline_test_support::receiver::{Receiver, Reply};
 use hookline_test_support::store::TempStore;
 use hookline_test_support::{DEFAULT_DEADLINE, eventually};
@@ -18,7 +20,7 @@ struct Fixture {
     engine: Engine,
     receiver: Receiver,
     url: String,
-    _store: TempStore,
+    store: TempStore,
 }
 
 impl Fixture {
@@ -32,19 +34,7 @@ impl Fixture {
 /// answering `status`.
 async fn fixture(status: u16) -> Fixture {
     let store = TempStore::open("it-engine");
-    let sender = HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback()).unwrap();
-    let engine = Engine::start(
-        store.dyn_store(),
-        sender,
-        Sealer::from_bytes(&[7; 32]),
-        EngineConfig {
-            workers: 8,
-            retention: None,
-            ..EngineConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let engine = start_engine(&store, true).await;
     let receiver = Receiver::start().await;
     receiver.script("/hook", vec![Reply::Status(status)]);
     let url = receiver.url("/hook");
@@ -62,8 +52,35 @@ async fn fixture(status: u16) -> Fixture {
         engine,
         receiver,
         url,
-        _store: store,
+        store,
     }
+}
+
+/// An engine over `store`; `exclusive`: the store's only daemon (a second one sharing it
+/// must not end the first one's leases).
+async fn start_engine(store: &TempStore, exclusive: bool) -> Engine {
+    let sender = HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback()).unwrap();
+    Engine::start(
+        store.dyn_store(),
+        sender,
+        Sealer::from_bytes(&[7; 32]),
+        EngineConfig {
+            workers: 8,
+            retention: None,
+            exclusive_store: exclusive,
+            poll_interval: Duration::from_millis(50),
+            ..EngineConfig::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// A callback that keeps what it gets.
+fn collect() -> (Arc<Mutex<Vec<DeliveryResult>>>, ResultCallback) {
+    let results: Arc<Mutex<Vec<DeliveryResult>>> = Arc::default();
+    let sink = results.clone();
+    (results, Arc::new(move |r| sink.lock().unwrap().push(r)))
 }
 
 fn event(key: &str) -> EventInput {
@@ -95,6 +112,7 @@ async fn dispatch_reports_each_result_to_its_callback() {
     assert_eq!(r.status, DeliveryStatus::Delivered);
     assert_eq!(r.status_code, Some(200));
     assert_eq!(f.hits(), 1);
+    assert_eq!(f.engine.waiting_callbacks(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,4 +175,144 @@ async fn shutdown_never_races_concurrent_dispatch() {
             .unwrap();
         assert_eq!(page.items.len(), 1, "accepted event {id} has its delivery");
     }
+}
+
+/// `dispatch_sync` used to hold the ingest gate across its whole HTTP attempt: shutdown could
+/// not even close the gate (let alone cancel anything) until the receiver answered or the
+/// webhook's timeout ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_for_a_dispatch_sync_to_a_hanging_receiver() {
+    let f = fixture(200).await;
+    f.receiver.script("/hang", vec![Reply::Hang]);
+    f.engine
+        .create_webhook(WebhookSpec {
+            id: Some("hang".into()),
+            url: f.receiver.url("/hang"),
+            events: vec!["task.*".into()],
+            timeout_seconds: Some(120),
+            ..WebhookSpec::default()
+        })
+        .await
+        .unwrap();
+    let engine = f.engine.clone();
+    let sync = tokio::spawn(async move { engine.dispatch_sync("hang", event("s1")).await });
+    let held = f.receiver.wait_for_requests("/hang", 1).await;
+    assert_eq!(held[0].replied, None, "the receiver holds the request");
+
+    // The receiver holds the request for its whole two-minute timeout; shutdown gives it
+    // a short grace, then stops it.
+    tokio::time::timeout(
+        DEFAULT_DEADLINE,
+        f.engine.shutdown(Duration::from_millis(200)),
+    )
+    .await
+    .expect("shutdown waited for the hanging dispatch_sync");
+    let answer = tokio::time::timeout(DEFAULT_DEADLINE, sync)
+        .await
+        .expect("the dispatch_sync stopped at the end of the grace")
+        .unwrap();
+    assert!(
+        matches!(answer, Err(EngineError::ShuttingDown)),
+        "{answer:?}"
+    );
+    assert!(matches!(
+        f.engine.dispatch_sync("hook", event("s2")).await,
+        Err(EngineError::ShuttingDown)
+    ));
+    assert_eq!(f.receiver.requests_to("/hang").len(), 1);
+}
+
+/// A `dispatch_sync` that answers within shutdown's grace finishes: shutdown drains it like
+/// a delivery in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_dispatch_sync_finish_within_its_grace() {
+    let f = fixture(200).await;
+    f.receiver.script(
+        "/hook",
+        vec![Reply::Delayed(Duration::from_millis(300), 200)],
+    );
+    // One task polls both, so the order they end in is exact: the flag is set in the poll
+    // where the dispatch ends, before shutdown (woken by it) can run again.
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let dispatch = async {
+        let r = f.engine.dispatch_sync("hook", event("s3")).await;
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        r
+    };
+    let stop = async {
+        f.receiver.wait_for_requests("/hook", 1).await;
+        f.engine.shutdown(Duration::from_secs(60)).await;
+        finished.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let (r, finished_first) = tokio::join!(dispatch, stop);
+    assert!(
+        finished_first,
+        "shutdown returned before the dispatch_sync in flight"
+    );
+    assert_eq!(r.unwrap().status, DeliveryStatus::Delivered);
+}
+
+/// Deliveries of a deleted webhook are canceled in the store, never attempted: their
+/// callbacks used to wait (and their entries stay) forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_webhooks_canceled_deliveries_report_to_their_callback() {
+    let f = fixture(200).await;
+    f.engine.pause_webhook("hook", None).await.unwrap();
+    let (results, callback) = collect();
+    let receipt = f.engine.dispatch(event("c1"), callback).await.unwrap();
+    assert_eq!(receipt.deliveries, 1);
+    assert_eq!(f.engine.waiting_callbacks(), 1);
+    f.engine.delete_webhook("hook", None).await.unwrap();
+    eventually("the callback", DEFAULT_DEADLINE, async || {
+        f.engine.waiting_callbacks() == 0 && !results.lock().unwrap().is_empty()
+    })
+    .await;
+    let got = results.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].event_id, receipt.event_id);
+    assert_eq!(got[0].status, DeliveryStatus::Canceled);
+    assert_eq!(got[0].attempts, 0);
+    assert_eq!(f.hits(), 0);
+}
+
+/// A delivery another daemon sharing the store finishes reports to the callback of the
+/// daemon that dispatched it, and leaves its map.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_finished_by_another_daemon_reports_to_the_dispatchers_callback() {
+    let f = fixture(200).await;
+    // Paused while this engine dispatches: the delivery waits in the store.
+    f.engine.pause_webhook("hook", None).await.unwrap();
+    let (results, callback) = collect();
+    let receipt = f.engine.dispatch(event("c2"), callback).await.unwrap();
+    assert_eq!(f.engine.waiting_callbacks(), 1);
+
+    // The other daemon resumes the webhook and delivers it; this one still thinks the
+    // webhook paused (it does not follow another daemon's changes), so it never sends it.
+    let other = start_engine(&f.store, false).await;
+    other.resume_webhook("hook", None).await.unwrap();
+    eventually("the callback", DEFAULT_DEADLINE, async || {
+        f.engine.waiting_callbacks() == 0 && !results.lock().unwrap().is_empty()
+    })
+    .await;
+    let got = results.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].event_id, receipt.event_id);
+    assert_eq!(got[0].status, DeliveryStatus::Delivered);
+    assert_eq!((got[0].attempts, got[0].status_code), (1, Some(200)));
+    assert_eq!(f.hits(), 1);
+    other.shutdown(Duration::from_secs(2)).await;
+    f.engine.shutdown(Duration::from_secs(2)).await;
+}
+
+/// Callbacks of deliveries that never finish here (still waiting at shutdown) are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drops_the_callbacks_still_waiting() {
+    let f = fixture(200).await;
+    f.engine.pause_webhook("hook", None).await.unwrap();
+    let (results, callback) = collect();
+    f.engine.dispatch(event("c3"), callback).await.unwrap();
+    assert_eq!(f.engine.waiting_callbacks(), 1);
+    f.engine.shutdown(Duration::from_secs(2)).await;
+    assert_eq!(f.engine.waiting_callbacks(), 0);
+    assert!(results.lock().unwrap().is_empty());
 }

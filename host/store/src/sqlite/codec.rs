@@ -216,7 +216,10 @@ fn source_name(source: WebhookSource) -> &'static str {
 pub(super) const WEBHOOK_COLUMNS: &str = "id, url, events, scheme, secret_sealed, secret_prefix, \
      previous_secret_sealed, previous_secret_expires_at, headers, timeout_ms, max_attempts, \
      retry_schedule, rate_limit_per_sec, max_concurrency, plugin, plugin_config, description, \
-     state, disabled_reason, disabled_at, source, created_at, updated_at";
+     state, disabled_reason, disabled_at, source, created_at, updated_at, version";
+
+/// How many columns [`WEBHOOK_COLUMNS`] names.
+pub(super) const WEBHOOK_COLUMN_COUNT: usize = 24;
 
 /// A webhook from a row of [`WEBHOOK_COLUMNS`].
 pub(super) fn webhook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
@@ -279,6 +282,7 @@ pub(super) fn webhook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord>
         },
         created_at: row.get(21)?,
         updated_at: row.get(22)?,
+        version: get_u64(row, 23)?,
     })
 }
 
@@ -324,5 +328,6 @@ pub(super) fn webhook_params(w: &WebhookRecord) -> Outcome<Vec<rusqlite::types::
         text(source_name(w.source)),
         Value::Integer(w.created_at),
         Value::Integer(w.updated_at),
+        Value::Integer(to_i64(w.version)),
     ])
 }

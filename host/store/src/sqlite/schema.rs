@@ -6,7 +6,8 @@
 //! newer than this build knows is refused rather than guessed at.
 //!
 //! Tables (all `STRICT`):
-//! - `webhooks`: one row per webhook; list-valued fields are JSON text.
+//! - `webhooks`: one row per webhook; list-valued fields are JSON text; `version` (V3) is
+//!   the compare-and-set token of every change.
 //! - `events`: the accepted events with their payload bytes (`BLOB`) and idempotency key.
 //! - `deliveries` (`WITHOUT ROWID`, keyed by id): one row per (event, webhook). Beside the
 //!   fields the API shows it keeps three derived columns that make the hot queries index
@@ -43,7 +44,7 @@ const APPLICATION_ID: i64 = 0x486B_4C6E;
 
 /// The schema scripts, oldest first; the schema version is how many have been applied.
 /// Never edit a released script: append a new one.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE webhooks (
@@ -190,6 +191,13 @@ CREATE TABLE attempts_v2 (
 INSERT INTO attempts_v2 SELECT * FROM attempts;
 DROP TABLE attempts;
 ALTER TABLE attempts_v2 RENAME TO attempts;
+"#;
+
+/// A version per webhook, bumped by every change: admin edits are compare-and-set writes
+/// (`UPDATE … WHERE id = ? AND version = ?`) instead of whole-row replacements, so an edit
+/// racing another never silently undoes it. Existing rows start at 1.
+const V3: &str = r#"
+ALTER TABLE webhooks ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 "#;
 
 /// Log frames (4 KiB pages) past which the writer completes a checkpoint itself (16 MiB).

@@ -51,6 +51,7 @@ fn webhook(id: &str) -> WebhookRecord {
         source: Default::default(),
         created_at: T0,
         updated_at: T0,
+        version: 1,
     }
 }
 
@@ -145,7 +146,7 @@ async fn setup(name: &str, webhooks: &[&str]) -> (TempDir, SqliteStore) {
     let dir = TempDir::new(&format!("sqlite-{name}"));
     let store = open(&dir);
     for w in webhooks {
-        store.put_webhook(webhook(w), false).await.unwrap();
+        store.create_webhook(webhook(w)).await.unwrap();
     }
     (dir, store)
 }
@@ -556,9 +557,10 @@ async fn paused_and_disabled_webhooks_are_not_claimed() {
         .unwrap();
     assert_eq!(
         store
-            .set_webhook_state("a".to_owned(), WebhookState::Paused, T0)
+            .set_webhook_state("a".to_owned(), WebhookState::Paused, T0, None)
             .await
-            .unwrap(),
+            .unwrap()
+            .canceled,
         0
     );
     let jobs = store.claim(claim_req(T0 + 10, 100)).await.unwrap();
@@ -585,7 +587,7 @@ async fn paused_and_disabled_webhooks_are_not_claimed() {
 
     // Resumed: they flow.
     store
-        .set_webhook_state("a".to_owned(), WebhookState::Active, T0 + 40)
+        .set_webhook_state("a".to_owned(), WebhookState::Active, T0 + 40, None)
         .await
         .unwrap();
     assert_eq!(store.claim(claim_req(T0 + 50, 100)).await.unwrap().len(), 4);
@@ -610,9 +612,10 @@ async fn paused_and_disabled_webhooks_are_not_claimed() {
     };
     assert_eq!(
         store
-            .set_webhook_state("b".to_owned(), disabled.clone(), T0 + 70)
+            .set_webhook_state("b".to_owned(), disabled.clone(), T0 + 70, None)
             .await
-            .unwrap(),
+            .unwrap()
+            .canceled,
         4
     );
     assert_eq!(
@@ -675,7 +678,7 @@ async fn paused_and_disabled_webhooks_are_not_claimed() {
 
     assert!(matches!(
         store
-            .set_webhook_state("nope".to_owned(), WebhookState::Paused, T0)
+            .set_webhook_state("nope".to_owned(), WebhookState::Paused, T0, None)
             .await,
         Err(StoreError::NotFound {
             kind: "webhook",
@@ -703,14 +706,14 @@ async fn webhooks_are_stored_whole_and_deleting_one_cancels_its_pending_deliveri
     full.plugin_config = Some("{\"k\":1}".to_owned());
     full.description = "Billing".to_owned();
     full.source = hookline_core::model::WebhookSource::Config;
-    store.put_webhook(full.clone(), false).await.unwrap();
-    store.put_webhook(webhook("audit"), false).await.unwrap();
+    store.create_webhook(full.clone()).await.unwrap();
+    store.create_webhook(webhook("audit")).await.unwrap();
     assert_eq!(
         store.get_webhook("billing".to_owned()).await.unwrap(),
         Some(full.clone())
     );
     assert!(matches!(
-        store.put_webhook(webhook("billing"), false).await,
+        store.create_webhook(webhook("billing")).await,
         Err(StoreError::Conflict {
             kind: "webhook",
             ..
@@ -718,7 +721,11 @@ async fn webhooks_are_stored_whole_and_deleting_one_cancels_its_pending_deliveri
     ));
     let mut changed = full.clone();
     changed.url = "https://example.com/new".to_owned();
-    store.put_webhook(changed.clone(), true).await.unwrap();
+    changed.version = 2;
+    assert_eq!(
+        store.update_webhook(changed.clone(), 1).await.unwrap(),
+        changed
+    );
     let all = store.list_webhooks().await.unwrap();
     assert_eq!(
         all.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
@@ -730,7 +737,10 @@ async fn webhooks_are_stored_whole_and_deleting_one_cancels_its_pending_deliveri
         .ingest(vec![event(T0, None, &["billing", "audit"])])
         .await
         .unwrap();
-    store.delete_webhook("billing".to_owned()).await.unwrap();
+    store
+        .delete_webhook("billing".to_owned(), None)
+        .await
+        .unwrap();
     assert!(
         store
             .get_webhook("billing".to_owned())
@@ -753,7 +763,7 @@ async fn webhooks_are_stored_whole_and_deleting_one_cancels_its_pending_deliveri
         Some("webhook `billing` was deleted")
     );
     assert!(matches!(
-        store.delete_webhook("billing".to_owned()).await,
+        store.delete_webhook("billing".to_owned(), None).await,
         Err(StoreError::NotFound {
             kind: "webhook",
             ..
@@ -907,7 +917,7 @@ async fn retry_and_replay_follow_the_rules() {
         at: T0,
     };
     store
-        .set_webhook_state("a".to_owned(), disabled, T0 + 4_000)
+        .set_webhook_state("a".to_owned(), disabled, T0 + 4_000, None)
         .await
         .unwrap();
     assert!(matches!(
@@ -915,7 +925,7 @@ async fn retry_and_replay_follow_the_rules() {
         Err(StoreError::InvalidState(m)) if m.contains("is disabled")
     ));
     store
-        .set_webhook_state("a".to_owned(), WebhookState::Active, T0 + 4_002)
+        .set_webhook_state("a".to_owned(), WebhookState::Active, T0 + 4_002, None)
         .await
         .unwrap();
     let summary = store
@@ -1165,7 +1175,7 @@ async fn prune_removes_old_finished_deliveries_and_orphaned_events() {
         .await
         .unwrap();
     store
-        .set_webhook_state("b".to_owned(), WebhookState::Paused, T0)
+        .set_webhook_state("b".to_owned(), WebhookState::Paused, T0, None)
         .await
         .unwrap();
     let mut done = 0;
@@ -1219,7 +1229,7 @@ async fn everything_survives_close_and_reopen() {
     let dir = TempDir::new("sqlite-reopen");
     let (delivered, pending_id, ev) = {
         let store = open(&dir);
-        store.put_webhook(webhook("a"), false).await.unwrap();
+        store.create_webhook(webhook("a")).await.unwrap();
         let ev = event(T0, Some("k"), &["a"]);
         store
             .ingest(vec![ev.clone(), event(T0 + 1, None, &["a"])])
@@ -1671,4 +1681,104 @@ async fn throughput() {
         total as f64 / ingest_secs,
         total as f64 / deliver_secs,
     );
+}
+
+#[tokio::test]
+async fn webhook_writes_compare_and_set_on_the_version() {
+    let (_dir, store) = setup("cas", &["a"]).await;
+    let read = store.get_webhook("a".to_owned()).await.unwrap().unwrap();
+    assert_eq!(read.version, 1);
+
+    // Two writers read version 1; the first one's write wins, the second is refused and
+    // changes nothing (the old `INSERT OR REPLACE` silently undid the first).
+    let mut rotated = read.clone();
+    rotated.secret_sealed = "rotated".to_owned();
+    let stored = store.update_webhook(rotated, 1).await.unwrap();
+    assert_eq!(stored.version, 2);
+    let mut patched = read.clone();
+    patched.url = "https://example.com/patched".to_owned();
+    match store.update_webhook(patched, 1).await {
+        Err(StoreError::VersionMismatch {
+            id,
+            expected: 1,
+            actual: 2,
+        }) => assert_eq!(id, "a"),
+        other => panic!("{other:?}"),
+    }
+    let now = store.get_webhook("a".to_owned()).await.unwrap().unwrap();
+    assert_eq!(now, stored);
+    assert_eq!(now.secret_sealed, "rotated");
+    assert_eq!(now.url, "https://example.com/a");
+
+    // A state change touches the state columns only and bumps the version; with an
+    // expected version it is a compare-and-set too.
+    let paused = store
+        .set_webhook_state("a".to_owned(), WebhookState::Paused, T0 + 5, None)
+        .await
+        .unwrap();
+    assert_eq!(paused.webhook.version, 3);
+    assert_eq!(paused.webhook.state, WebhookState::Paused);
+    assert_eq!(paused.webhook.secret_sealed, "rotated");
+    assert!(matches!(
+        store
+            .set_webhook_state("a".to_owned(), WebhookState::Active, T0 + 6, Some(2))
+            .await,
+        Err(StoreError::VersionMismatch {
+            expected: 2,
+            actual: 3,
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.delete_webhook("a".to_owned(), Some(2)).await,
+        Err(StoreError::VersionMismatch { actual: 3, .. })
+    ));
+    store.delete_webhook("a".to_owned(), Some(3)).await.unwrap();
+
+    // Gone: a write of what was read before the deletion never re-creates it.
+    assert!(matches!(
+        store.update_webhook(now, 2).await,
+        Err(StoreError::NotFound {
+            kind: "webhook",
+            ..
+        })
+    ));
+    assert!(matches!(
+        store
+            .set_webhook_state("a".to_owned(), WebhookState::Active, T0 + 7, None)
+            .await,
+        Err(StoreError::NotFound {
+            kind: "webhook",
+            ..
+        })
+    ));
+    assert!(store.get_webhook("a".to_owned()).await.unwrap().is_none());
+    // Creation ignores the version given and starts at 1.
+    let mut again = webhook("a");
+    again.version = 9;
+    assert_eq!(store.create_webhook(again).await.unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn a_version_2_store_gives_its_webhooks_version_1() {
+    let dir = TempDir::new("sqlite-migrate-v2");
+    std::fs::create_dir_all(db(&dir).parent().unwrap()).unwrap();
+    {
+        let conn = Connection::open(db(&dir)).unwrap();
+        conn.execute_batch(super::schema::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(super::schema::MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "application_id", 0x486B_4C6E)
+            .unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO webhooks VALUES ('a', 'https://example.com/a', '[\"task.*\"]', \
+               'marionette', 'sealed', 'ab12', NULL, NULL, '{{}}', NULL, NULL, NULL, NULL, \
+               NULL, NULL, NULL, '', 'active', NULL, NULL, 'api', {T0}, {T0});"
+        ))
+        .unwrap();
+    }
+    let store = open(&dir);
+    let read = store.get_webhook("a".to_owned()).await.unwrap().unwrap();
+    assert_eq!(read.version, 1);
+    assert_eq!(store.update_webhook(read, 1).await.unwrap().version, 2);
 }

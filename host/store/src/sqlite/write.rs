@@ -10,12 +10,12 @@ use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::codec::{
-    Failure, Outcome, WEBHOOK_COLUMNS, conflict_or, shown_status, state_columns, stored_status,
-    to_i64, webhook_params,
+    Failure, Outcome, WEBHOOK_COLUMN_COUNT, WEBHOOK_COLUMNS, conflict_or, shown_status,
+    state_columns, stored_status, to_i64, webhook_from_row, webhook_params,
 };
 use super::read::summary;
 use super::writer::WriteCtx;
-use crate::{ClaimRequest, StoreError};
+use crate::{ClaimRequest, StoreError, WebhookStateChange};
 use hookline_core::ids::id_floor;
 use hookline_core::model::{
     AttemptRecord, DeliveryJob, DeliveryStatus, DeliverySummary, IngestOutcome, Millis, NewEvent,
@@ -380,71 +380,128 @@ pub(super) fn release_all(ctx: &mut WriteCtx, (): ()) -> Outcome<u64> {
     Ok(n as u64)
 }
 
-/// Creates or replaces a webhook and brings its pending deliveries in line with its state.
-pub(super) fn put_webhook(
+/// Creates a webhook at version 1 and brings its pending deliveries in line with its state.
+pub(super) fn create_webhook(
     ctx: &mut WriteCtx,
-    (webhook, replace): (WebhookRecord, bool),
-) -> Outcome<()> {
+    mut webhook: WebhookRecord,
+) -> Outcome<WebhookRecord> {
     let conn = &ctx.conn;
-    if !replace {
-        let exists: Option<i64> = conn
-            .prepare_cached("SELECT 1 FROM webhooks WHERE id = ?1")?
-            .query_row([&webhook.id], |r| r.get(0))
-            .optional()?;
-        if exists.is_some() {
-            return Err(StoreError::Conflict {
-                kind: "webhook",
-                id: webhook.id,
-            }
-            .into());
+    let exists: Option<i64> = conn
+        .prepare_cached("SELECT 1 FROM webhooks WHERE id = ?1")?
+        .query_row([&webhook.id], |r| r.get(0))
+        .optional()?;
+    if exists.is_some() {
+        return Err(StoreError::Conflict {
+            kind: "webhook",
+            id: webhook.id,
         }
+        .into());
     }
-    let placeholders: Vec<String> = (1..=23).map(|i| format!("?{i}")).collect();
+    webhook.version = 1;
+    let placeholders: Vec<String> = (1..=WEBHOOK_COLUMN_COUNT)
+        .map(|i| format!("?{i}"))
+        .collect();
     let sql = format!(
-        "INSERT OR REPLACE INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ({})",
+        "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ({})",
         placeholders.join(", ")
     );
     conn.prepare_cached(&sql)?
         .execute(rusqlite::params_from_iter(webhook_params(&webhook)?))?;
     sync_deliveries(ctx, &webhook.id, &webhook.state, webhook.updated_at)?;
-    Ok(())
+    Ok(webhook)
 }
 
-/// Changes a webhook's state; returns how many pending deliveries were canceled.
+/// Compare-and-set: rewrites a webhook's fields if it is still at `expected`, bumping its
+/// version, and brings its pending deliveries in line with its state.
+pub(super) fn update_webhook(
+    ctx: &mut WriteCtx,
+    (mut webhook, expected): (WebhookRecord, u64),
+) -> Outcome<WebhookRecord> {
+    // `col = ?N` for every column but the id (?1, the key) and the version (the last
+    // parameter, bound to the expected version).
+    let sets: Vec<String> = WEBHOOK_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .enumerate()
+        .filter(|&(_, column)| column != "id" && column != "version")
+        .map(|(i, column)| format!("{column} = ?{}", i + 1))
+        .collect();
+    let sql = format!(
+        "UPDATE webhooks SET {}, version = version + 1 WHERE id = ?1 AND version = ?{WEBHOOK_COLUMN_COUNT}",
+        sets.join(", ")
+    );
+    webhook.version = expected;
+    let changed = ctx
+        .conn
+        .prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(webhook_params(&webhook)?))?;
+    if changed == 0 {
+        return Err(missed(&ctx.conn, webhook.id, Some(expected))?.into());
+    }
+    webhook.version = expected + 1;
+    sync_deliveries(ctx, &webhook.id, &webhook.state, webhook.updated_at)?;
+    Ok(webhook)
+}
+
+/// Why a write of webhook `id` (expecting `expected`, if given) changed no row: it is gone,
+/// or at another version.
+fn missed(conn: &Connection, id: String, expected: Option<u64>) -> Outcome<StoreError> {
+    let actual: Option<i64> = conn
+        .prepare_cached("SELECT version FROM webhooks WHERE id = ?1")?
+        .query_row([&id], |r| r.get(0))
+        .optional()?;
+    Ok(match (actual, expected) {
+        (Some(actual), Some(expected)) => StoreError::VersionMismatch {
+            id,
+            expected,
+            actual: u64::try_from(actual).unwrap_or_default(),
+        },
+        _ => StoreError::NotFound {
+            kind: "webhook",
+            id,
+        },
+    })
+}
+
+/// Changes a webhook's state columns only (bumping its version, if still at `expected` when
+/// given); returns the webhook as stored and how many pending deliveries were canceled.
 pub(super) fn set_webhook_state(
     ctx: &mut WriteCtx,
-    (id, state, now): (String, WebhookState, Millis),
-) -> Outcome<u64> {
+    (id, state, now, expected): (String, WebhookState, Millis, Option<u64>),
+) -> Outcome<WebhookStateChange> {
     let (name, reason, at) = state_columns(&state);
     let changed = ctx
         .conn
         .prepare_cached(
             "UPDATE webhooks SET state = ?2, disabled_reason = ?3, disabled_at = ?4, \
-             updated_at = ?5 WHERE id = ?1",
+             updated_at = ?5, version = version + 1 WHERE id = ?1 AND (?6 IS NULL OR version = ?6)",
         )?
-        .execute(params![id, name, reason, at, now])?;
+        .execute(params![id, name, reason, at, now, expected.map(to_i64)])?;
     if changed == 0 {
-        return Err(StoreError::NotFound {
-            kind: "webhook",
-            id,
-        }
-        .into());
+        return Err(missed(&ctx.conn, id, expected)?.into());
     }
-    sync_deliveries(ctx, &id, &state, now)
+    let canceled = sync_deliveries(ctx, &id, &state, now)?;
+    let webhook = ctx
+        .conn
+        .prepare_cached(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1"
+        ))?
+        .query_row([&id], webhook_from_row)?;
+    Ok(WebhookStateChange { webhook, canceled })
 }
 
-/// Deletes a webhook; its pending deliveries are canceled and kept for history.
-pub(super) fn delete_webhook(ctx: &mut WriteCtx, (id, now): (String, Millis)) -> Outcome<()> {
+/// Deletes a webhook (if still at `expected` when given); its pending deliveries are
+/// canceled and kept for history.
+pub(super) fn delete_webhook(
+    ctx: &mut WriteCtx,
+    (id, expected, now): (String, Option<u64>, Millis),
+) -> Outcome<()> {
     let deleted = ctx
         .conn
-        .prepare_cached("DELETE FROM webhooks WHERE id = ?1")?
-        .execute([&id])?;
+        .prepare_cached("DELETE FROM webhooks WHERE id = ?1 AND (?2 IS NULL OR version = ?2)")?
+        .execute(params![id, expected.map(to_i64)])?;
     if deleted == 0 {
-        return Err(StoreError::NotFound {
-            kind: "webhook",
-            id,
-        }
-        .into());
+        return Err(missed(&ctx.conn, id, expected)?.into());
     }
     cancel_pending(ctx, &id, &format!("webhook `{id}` was deleted"), now)?;
     Ok(())

@@ -38,6 +38,7 @@ fn webhook(id: &str) -> WebhookRecord {
         source: Default::default(),
         created_at: T0,
         updated_at: T0,
+        version: 1,
     }
 }
 
@@ -69,7 +70,7 @@ async fn the_sqlite_store_keeps_its_state_across_a_restart() {
         Err(StoreError::Backend(m)) => assert!(m.contains("another hookline process"), "{m}"),
         other => panic!("a second open must fail, got {other:?}"),
     }
-    store.put_webhook(webhook("a"), false).await.unwrap();
+    store.create_webhook(webhook("a")).await.unwrap();
     let outcomes = store.ingest((0..10).map(event).collect()).await.unwrap();
     assert!(outcomes.iter().all(|o| *o == IngestOutcome::Created));
     let jobs = store
