@@ -80,7 +80,7 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
 
     // Per-webhook concurrency.
     let webhook_slot = tokio::select! {
-        permit = health.concurrency.clone().acquire_owned() => match permit {
+        permit = health.acquire() => match permit {
             Ok(p) => p,
             Err(_) => return release(inner, &job).await,
         },

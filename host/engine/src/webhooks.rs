@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 
 use super::EngineError;
 use super::metrics::Histogram;
@@ -66,14 +66,49 @@ impl Runtime {
 /// Live health of one webhook; survives updates of its record.
 #[derive(Debug)]
 pub(crate) struct Health {
-    pub(crate) concurrency: Arc<Semaphore>,
-    concurrency_limit: AtomicU32,
+    concurrency: Arc<Semaphore>,
+    /// The limit and the permits still to forget (see [`Health::set_concurrency`]).
+    limit: Mutex<Limit>,
     pub(crate) in_flight: AtomicU32,
     pub(crate) succeeded: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) latency: Histogram,
     breaker: Mutex<Breaker>,
     rate: Mutex<RateState>,
+}
+
+/// A concurrency limit whose permits may be out on loan when it shrinks.
+#[derive(Debug)]
+struct Limit {
+    limit: u32,
+    /// Permits held by requests in flight that must be forgotten, not returned, when they
+    /// are released: the limit shrank below the number already handed out.
+    debt: u32,
+}
+
+/// One of a webhook's concurrency permits. Dropping it returns the permit, or forgets it
+/// while the limit is lowered below the permits in use.
+#[derive(Debug)]
+pub(crate) struct WebhookSlot {
+    permit: Option<OwnedSemaphorePermit>,
+    health: Arc<Health>,
+}
+
+impl Drop for WebhookSlot {
+    fn drop(&mut self) {
+        let Some(permit) = self.permit.take() else {
+            return;
+        };
+        // Under the lock: `set_concurrency` must not count this permit as available (or
+        // not) while it is on its way back.
+        let mut limit = lock(&self.health.limit);
+        if limit.debt > 0 {
+            limit.debt -= 1;
+            permit.forget();
+        } else {
+            drop(permit);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -116,7 +151,10 @@ impl Health {
     fn new(max_concurrency: u32) -> Health {
         Health {
             concurrency: Arc::new(Semaphore::new(max_concurrency as usize)),
-            concurrency_limit: AtomicU32::new(max_concurrency),
+            limit: Mutex::new(Limit {
+                limit: max_concurrency,
+                debt: 0,
+            }),
             in_flight: AtomicU32::new(0),
             succeeded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -126,13 +164,32 @@ impl Health {
         }
     }
 
-    /// Grows or shrinks the concurrency limit to `limit`.
-    fn set_concurrency(&self, limit: u32) {
-        let old = self.concurrency_limit.swap(limit, Relaxed);
-        if limit > old {
-            self.concurrency.add_permits((limit - old) as usize);
-        } else if limit < old {
-            self.concurrency.forget_permits((old - limit) as usize);
+    /// Waits for one of the webhook's concurrency permits (an error: the semaphore closed).
+    pub(crate) async fn acquire(self: &Arc<Self>) -> Result<WebhookSlot, AcquireError> {
+        let permit = self.concurrency.clone().acquire_owned().await?;
+        Ok(WebhookSlot {
+            permit: Some(permit),
+            health: self.clone(),
+        })
+    }
+
+    /// Grows or shrinks the concurrency limit to `limit`. Shrinking forgets the permits
+    /// available now; those held by requests in flight become a debt, paid by forgetting
+    /// them as they are released, so the limit holds once those requests end.
+    fn set_concurrency(&self, new: u32) {
+        let mut limit = lock(&self.limit);
+        let old = limit.limit;
+        limit.limit = new;
+        if new > old {
+            // Permits still owed are simply not forgotten any more.
+            let grow = new - old;
+            let paid = grow.min(limit.debt);
+            limit.debt -= paid;
+            self.concurrency.add_permits((grow - paid) as usize);
+        } else if new < old {
+            let shrink = (old - new) as usize;
+            let forgotten = self.concurrency.forget_permits(shrink);
+            limit.debt += (shrink - forgotten) as u32;
         }
     }
 
@@ -500,5 +557,37 @@ mod tests {
         assert_eq!(h.concurrency.available_permits(), 5);
         h.set_concurrency(1);
         assert_eq!(h.concurrency.available_permits(), 1);
+    }
+
+    /// Lowering the limit while permits are held: the held ones are forgotten as they come
+    /// back, instead of raising the count above the new limit.
+    #[tokio::test]
+    async fn lowering_the_concurrency_limit_holds_with_permits_in_use() {
+        let h = Arc::new(Health::new(8));
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            held.push(h.acquire().await.unwrap());
+        }
+        h.set_concurrency(2);
+        assert_eq!(h.concurrency.available_permits(), 0);
+        held.truncate(3);
+        assert_eq!(
+            h.concurrency.available_permits(),
+            0,
+            "5 of the 6 owed forgotten"
+        );
+        held.clear();
+        assert_eq!(h.concurrency.available_permits(), 2);
+
+        // Growing while permits are still owed cancels the debt first.
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            held.push(h.acquire().await.unwrap());
+        }
+        h.set_concurrency(1); // one owed
+        h.set_concurrency(3); // owes nothing, one new permit
+        assert_eq!(h.concurrency.available_permits(), 1);
+        held.clear();
+        assert_eq!(h.concurrency.available_permits(), 3);
     }
 }
