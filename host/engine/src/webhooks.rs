@@ -2,11 +2,9 @@
 //! breaker and health. Rebuilt from the store at start and on every change.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 
 use super::EngineError;
 use super::metrics::Histogram;
@@ -50,6 +48,20 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
+    /// How many of its deliveries may be held in memory: the configured share, and for a
+    /// rate-limited webhook no more than two seconds' worth (at least 16), since the rest
+    /// would only wait for their turn in a slot another webhook could use.
+    pub(crate) fn memory_cap(&self, share: u32) -> u32 {
+        match self.record.rate_limit_per_sec {
+            Some(per_sec) => per_sec
+                .saturating_mul(2)
+                .clamp(16, share.max(16))
+                .min(share),
+            None => share,
+        }
+        .max(1)
+    }
+
     pub(crate) fn is_active(&self) -> bool {
         self.record.state == WebhookState::Active
     }
@@ -64,51 +76,21 @@ impl Runtime {
 }
 
 /// Live health of one webhook; survives updates of its record.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Health {
-    concurrency: Arc<Semaphore>,
-    /// The limit and the permits still to forget (see [`Health::set_concurrency`]).
-    limit: Mutex<Limit>,
     pub(crate) in_flight: AtomicU32,
+    /// Its deliveries in memory (queued or in flight), and of those, retries: bounded by the
+    /// webhook's share of memory ([`Runtime::memory_cap`]).
+    pub(crate) queued: AtomicU32,
+    pub(crate) queued_retries: AtomicU32,
+    /// Some of its deliveries wait in the store because its share of memory was full: the
+    /// claimer is woken when room comes back.
+    pub(crate) overflow: AtomicBool,
     pub(crate) succeeded: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) latency: Histogram,
     breaker: Mutex<Breaker>,
     rate: Mutex<RateState>,
-}
-
-/// A concurrency limit whose permits may be out on loan when it shrinks.
-#[derive(Debug)]
-struct Limit {
-    limit: u32,
-    /// Permits held by requests in flight that must be forgotten, not returned, when they
-    /// are released: the limit shrank below the number already handed out.
-    debt: u32,
-}
-
-/// One of a webhook's concurrency permits. Dropping it returns the permit, or forgets it
-/// while the limit is lowered below the permits in use.
-#[derive(Debug)]
-pub(crate) struct WebhookSlot {
-    permit: Option<OwnedSemaphorePermit>,
-    health: Arc<Health>,
-}
-
-impl Drop for WebhookSlot {
-    fn drop(&mut self) {
-        let Some(permit) = self.permit.take() else {
-            return;
-        };
-        // Under the lock: `set_concurrency` must not count this permit as available (or
-        // not) while it is on its way back.
-        let mut limit = lock(&self.health.limit);
-        if limit.debt > 0 {
-            limit.debt -= 1;
-            permit.forget();
-        } else {
-            drop(permit);
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -148,49 +130,67 @@ pub(crate) enum AfterAttempt {
 }
 
 impl Health {
-    fn new(max_concurrency: u32) -> Health {
-        Health {
-            concurrency: Arc::new(Semaphore::new(max_concurrency as usize)),
-            limit: Mutex::new(Limit {
-                limit: max_concurrency,
-                debt: 0,
-            }),
-            in_flight: AtomicU32::new(0),
-            succeeded: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            latency: Histogram::default(),
-            breaker: Mutex::new(Breaker::default()),
-            rate: Mutex::new(RateState::default()),
+    /// Takes room in memory for one delivery if its share has some (`retry`: in the retry
+    /// lane, at most half the share).
+    pub(crate) fn try_reserve(&self, cap: u32, retry: bool) -> bool {
+        if retry
+            && self
+                .queued_retries
+                .fetch_update(Relaxed, Relaxed, |n| (n < retry_cap(cap)).then_some(n + 1))
+                .is_err()
+        {
+            return false;
+        }
+        let taken = self
+            .queued
+            .fetch_update(Relaxed, Relaxed, |n| (n < cap).then_some(n + 1))
+            .is_ok();
+        if !taken && retry {
+            self.queued_retries.fetch_sub(1, Relaxed);
+        }
+        taken
+    }
+
+    /// Takes room in memory for one delivery a claim brought in (the claim was sized to the
+    /// room, so this is not checked again).
+    pub(crate) fn reserve(&self, retry: bool) {
+        self.queued.fetch_add(1, Relaxed);
+        if retry {
+            self.queued_retries.fetch_add(1, Relaxed);
         }
     }
 
-    /// Waits for one of the webhook's concurrency permits (an error: the semaphore closed).
-    pub(crate) async fn acquire(self: &Arc<Self>) -> Result<WebhookSlot, AcquireError> {
-        let permit = self.concurrency.clone().acquire_owned().await?;
-        Ok(WebhookSlot {
-            permit: Some(permit),
-            health: self.clone(),
-        })
+    /// Gives back room taken by [`Health::try_reserve`] or [`Health::reserve`].
+    pub(crate) fn unreserve(&self, retry: bool) {
+        self.queued.fetch_sub(1, Relaxed);
+        if retry {
+            self.queued_retries.fetch_sub(1, Relaxed);
+        }
     }
 
-    /// Grows or shrinks the concurrency limit to `limit`. Shrinking forgets the permits
-    /// available now; those held by requests in flight become a debt, paid by forgetting
-    /// them as they are released, so the limit holds once those requests end.
-    fn set_concurrency(&self, new: u32) {
-        let mut limit = lock(&self.limit);
-        let old = limit.limit;
-        limit.limit = new;
-        if new > old {
-            // Permits still owed are simply not forgotten any more.
-            let grow = new - old;
-            let paid = grow.min(limit.debt);
-            limit.debt -= paid;
-            self.concurrency.add_permits((grow - paid) as usize);
-        } else if new < old {
-            let shrink = (old - new) as usize;
-            let forgotten = self.concurrency.forget_permits(shrink);
-            limit.debt += (shrink - forgotten) as u32;
+    /// Room left in memory: `(deliveries, retries among them)`.
+    pub(crate) fn room(&self, cap: u32) -> (u32, u32) {
+        let queued = self.queued.load(Relaxed);
+        let retries = self.queued_retries.load(Relaxed);
+        let room = cap.saturating_sub(queued);
+        (room, room.min(retry_cap(cap).saturating_sub(retries)))
+    }
+
+    /// True while the breaker holds every request back (open, or half-open with its probe
+    /// in flight): the claimer leaves the webhook's deliveries in the store.
+    pub(crate) fn holds_back(&self, now: Millis) -> Option<Millis> {
+        let b = lock(&self.breaker);
+        match b.open_until {
+            Some(until) if now < until => Some(until),
+            Some(_) if b.probe_in_flight => Some(now),
+            _ => None,
         }
+    }
+
+    /// True while the breaker lets through only its probe (open, cool-down over).
+    pub(crate) fn half_open(&self, now: Millis) -> bool {
+        let b = lock(&self.breaker);
+        b.open_until.is_some_and(|until| now >= until)
     }
 
     pub(crate) fn gate(&self, now: Millis) -> Gate {
@@ -198,7 +198,8 @@ impl Health {
         match b.open_until {
             None => Gate::Pass,
             Some(until) if now < until => Gate::HoldUntil(until),
-            Some(_) if b.probe_in_flight => Gate::HoldUntil(now + 1_000),
+            // The probe's result decides: hold until it comes (it kicks the claimer).
+            Some(_) if b.probe_in_flight => Gate::HoldUntil(now),
             Some(_) => {
                 b.probe_in_flight = true;
                 Gate::Probe
@@ -291,6 +292,12 @@ impl Health {
     }
 }
 
+/// Retries may take at most half a webhook's share of memory (at least one), so first
+/// attempts find room during a retry storm.
+pub(crate) fn retry_cap(cap: u32) -> u32 {
+    (cap / 2).max(1)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding these small locks cannot leave them inconsistent.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -337,15 +344,9 @@ impl Registry {
         Ok(runtime)
     }
 
-    fn health_for(&self, id: &str, max_concurrency: u32) -> Arc<Health> {
+    fn health_for(&self, id: &str) -> Arc<Health> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        match inner.health.get(id) {
-            Some(h) => {
-                h.set_concurrency(max_concurrency);
-                h.clone()
-            }
-            None => Arc::new(Health::new(max_concurrency)),
-        }
+        inner.health.get(id).cloned().unwrap_or_default()
     }
 
     pub(crate) fn remove(&self, id: &str) {
@@ -426,7 +427,7 @@ fn build_runtime(
         .max_concurrency
         .unwrap_or(defaults.max_concurrency)
         .max(1);
-    let health = registry.health_for(&record.id, max_concurrency);
+    let health = registry.health_for(&record.id);
     let headers = sender.prepare_headers(&record.headers);
     Ok(Runtime {
         headers,
@@ -496,7 +497,7 @@ mod tests {
     #[test]
     fn breaker_opens_half_opens_and_closes() {
         let d = defaults();
-        let h = Health::new(4);
+        let h = Health::default();
         assert_eq!(h.gate(0), Gate::Pass);
         for t in 0..3 {
             assert_eq!(h.record(false, true, false, t, &d), AfterAttempt::Fine);
@@ -504,7 +505,11 @@ mod tests {
         assert_eq!(h.gate(10), Gate::HoldUntil(2 + 30_000));
         // Cool-down over: one probe passes, the others wait for it.
         assert_eq!(h.gate(30_002), Gate::Probe);
-        assert_eq!(h.gate(30_003), Gate::HoldUntil(31_003));
+        assert_eq!(
+            h.gate(30_003),
+            Gate::HoldUntil(30_003),
+            "until the probe answers"
+        );
         // The probe fails: open again for a full cool-down.
         h.record(false, true, false, 30_010, &d);
         assert_eq!(h.gate(30_011), Gate::HoldUntil(60_010));
@@ -518,7 +523,7 @@ mod tests {
     #[test]
     fn permanent_failures_do_not_open_the_breaker() {
         let d = defaults();
-        let h = Health::new(4);
+        let h = Health::default();
         for t in 0..10 {
             h.record(false, false, true, t, &d);
         }
@@ -529,7 +534,7 @@ mod tests {
     #[test]
     fn failing_past_the_window_asks_for_auto_disable() {
         let d = defaults();
-        let h = Health::new(4);
+        let h = Health::default();
         assert_eq!(h.record(false, true, false, 0, &d), AfterAttempt::Fine);
         assert_eq!(
             h.record(false, true, false, 3_600_000, &d),
@@ -542,7 +547,7 @@ mod tests {
 
     #[test]
     fn rate_limit_spaces_requests() {
-        let h = Health::new(1);
+        let h = Health::default();
         assert_eq!(h.rate_delay(10, 0.0), Duration::ZERO);
         assert_eq!(h.rate_delay(10, 0.0), Duration::from_millis(100));
         assert_eq!(h.rate_delay(10, 0.0), Duration::from_millis(200));
@@ -550,44 +555,22 @@ mod tests {
         assert_eq!(h.rate_delay(10, 10_000.0), Duration::ZERO);
     }
 
+    /// A webhook's share of memory holds, and retries get at most half of it.
     #[test]
-    fn concurrency_limit_can_change() {
-        let h = Health::new(2);
-        h.set_concurrency(5);
-        assert_eq!(h.concurrency.available_permits(), 5);
-        h.set_concurrency(1);
-        assert_eq!(h.concurrency.available_permits(), 1);
-    }
-
-    /// Lowering the limit while permits are held: the held ones are forgotten as they come
-    /// back, instead of raising the count above the new limit.
-    #[tokio::test]
-    async fn lowering_the_concurrency_limit_holds_with_permits_in_use() {
-        let h = Arc::new(Health::new(8));
-        let mut held = Vec::new();
-        for _ in 0..8 {
-            held.push(h.acquire().await.unwrap());
+    fn memory_share_and_retry_lane() {
+        let h = Health::default();
+        for _ in 0..5 {
+            assert!(h.try_reserve(10, true));
         }
-        h.set_concurrency(2);
-        assert_eq!(h.concurrency.available_permits(), 0);
-        held.truncate(3);
-        assert_eq!(
-            h.concurrency.available_permits(),
-            0,
-            "5 of the 6 owed forgotten"
-        );
-        held.clear();
-        assert_eq!(h.concurrency.available_permits(), 2);
-
-        // Growing while permits are still owed cancels the debt first.
-        let mut held = Vec::new();
-        for _ in 0..2 {
-            held.push(h.acquire().await.unwrap());
+        assert!(!h.try_reserve(10, true), "retries: half the share");
+        assert_eq!(h.room(10), (5, 0));
+        for _ in 0..5 {
+            assert!(h.try_reserve(10, false));
         }
-        h.set_concurrency(1); // one owed
-        h.set_concurrency(3); // owes nothing, one new permit
-        assert_eq!(h.concurrency.available_permits(), 1);
-        held.clear();
-        assert_eq!(h.concurrency.available_permits(), 3);
+        assert!(!h.try_reserve(10, false));
+        h.unreserve(true);
+        assert_eq!(h.room(10), (1, 1));
+        assert!(h.try_reserve(10, true));
+        assert!(!h.try_reserve(10, false));
     }
 }

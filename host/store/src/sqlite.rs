@@ -315,6 +315,13 @@ impl Store for SqliteStore {
         Box::pin(self.readers.run(read::next_due))
     }
 
+    fn next_due_except(&self, except: Vec<String>) -> BoxFuture<'_, StoreResult<Option<Millis>>> {
+        Box::pin(
+            self.readers
+                .run(move |conn| read::next_due_except(conn, &except)),
+        )
+    }
+
     fn put_webhook(&self, webhook: WebhookRecord, replace: bool) -> BoxFuture<'_, StoreResult<()>> {
         Box::pin(self.write((webhook, replace), 1, write::put_webhook))
     }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use rusqlite::{Connection, OpenFlags};
 
 use super::*;
+use crate::{ClaimCap, ClaimShares};
 use hookline_core::ids::new_id_at;
 use hookline_core::model::{DeliveryStatus, ErrorKind, Lease, NewDelivery};
 use hookline_core::signing::Scheme;
@@ -68,6 +69,7 @@ fn event(at: Millis, key: Option<&str>, webhooks: &[&str]) -> NewEvent {
             .map(|w| NewDelivery {
                 id: new_id_at("dlv", at),
                 webhook_id: (*w).to_owned(),
+                leased: true,
             })
             .collect(),
         lease: None,
@@ -80,6 +82,7 @@ fn claim_req(now: Millis, limit: u32) -> ClaimRequest {
         now,
         lease_until: now + 30_000,
         limit,
+        shares: ClaimShares::default(),
     }
 }
 
@@ -427,6 +430,7 @@ async fn a_lease_keeps_others_away_until_it_ends() {
         now: T0 + 10,
         lease_until: T0 + 1_000,
         limit: 1,
+        shares: ClaimShares::default(),
     };
     let first = store.claim(req).await.unwrap();
     assert_eq!(first.len(), 1);
@@ -436,6 +440,7 @@ async fn a_lease_keeps_others_away_until_it_ends() {
         now: T0 + 500,
         lease_until: T0 + 9_000,
         limit: 10,
+        shares: ClaimShares::default(),
     };
     let second = store.claim(other).await.unwrap();
     assert_eq!(second.len(), 1);
@@ -1630,6 +1635,7 @@ async fn throughput() {
                     now: T0 + 10_000_000,
                     lease_until: T0 + 10_030_000,
                     limit: 512,
+                    shares: ClaimShares::default(),
                 };
                 let jobs = store.claim(req).await.unwrap();
                 if jobs.is_empty() {
@@ -1671,4 +1677,60 @@ async fn throughput() {
         total as f64 / ingest_secs,
         total as f64 / deliver_secs,
     );
+}
+
+/// A divided claim: skipped webhooks give nothing, capped ones at most their cap (and their
+/// retries at most the retry cap), the rest oldest due first; `next_due_except` leaves the
+/// skipped ones out.
+#[tokio::test]
+async fn divided_claims_skip_and_cap_webhooks() {
+    let (_dir, store) = setup("shares", &["a", "b", "c"]).await;
+    // Ten events for `a`, then two for each of `b` and `c`: an open claim of four would
+    // take `a`'s oldest four.
+    let mut events: Vec<NewEvent> = (0..10).map(|i| event(T0 + i, None, &["a"])).collect();
+    events.extend((10..12).map(|i| event(T0 + i, None, &["b", "c"])));
+    store.ingest(events).await.unwrap();
+    let cap = |id: &str, limit, retries| ClaimCap {
+        webhook_id: id.to_owned(),
+        limit,
+        retries,
+    };
+    let mut req = claim_req(T0 + 100, 4);
+    req.shares = ClaimShares {
+        skip: vec!["b".to_owned()],
+        caps: vec![cap("a", 1, 1)],
+    };
+    let got = store.claim(req).await.unwrap();
+    let ids: Vec<&str> = got.iter().map(|j| j.webhook_id.as_str()).collect();
+    assert_eq!(ids, ["a", "c", "c"], "a capped at one, b skipped");
+
+    assert_eq!(
+        store
+            .next_due_except(vec!["a".to_owned(), "b".to_owned()])
+            .await
+            .unwrap(),
+        Some(T0 + 100 + 30_000),
+        "only c's, leased"
+    );
+    assert_eq!(
+        store.next_due_except(vec!["a".to_owned()]).await.unwrap(),
+        Some(T0 + 10)
+    );
+
+    // Retries have a lane of their own: fail a's claimed one so it is due again as a retry.
+    let failed = result(&got[0], DeliveryStatus::Pending, T0 + 100, Some(T0 + 150));
+    store.complete(vec![failed]).await.unwrap();
+    let mut req = claim_req(T0 + 200, 100);
+    req.shares = ClaimShares {
+        skip: Vec::new(),
+        caps: vec![cap("a", 3, 0)],
+    };
+    let got = store.claim(req).await.unwrap();
+    let a: Vec<u32> = got
+        .iter()
+        .filter(|j| j.webhook_id == "a")
+        .map(|j| j.attempts)
+        .collect();
+    assert_eq!(a, [0, 0, 0], "no retry of a: its retry cap is 0");
+    assert_eq!(got.iter().filter(|j| j.webhook_id == "b").count(), 2);
 }
