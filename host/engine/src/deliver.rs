@@ -93,9 +93,10 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
 
     // Circuit breaker: while it holds requests back, the delivery goes back to the store
     // untouched (no attempt row, no new due time) and the claimer leaves the webhook's
-    // deliveries there until the circuit half-opens, as for a paused webhook.
-    let gate = health.gate(inner.now_ms());
-    if let Gate::HoldUntil(_) = gate {
+    // deliveries there until the circuit half-opens, as for a paused webhook. Looked at
+    // before waiting for a slot (not to queue for nothing) and decided after (the circuit
+    // may have opened meanwhile; only then is the probe taken).
+    if health.holds_back(inner.now_ms()).is_some() {
         return release(inner, &job).await;
     }
 
@@ -107,17 +108,19 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
     };
     let slot = tokio::select! {
         slot = inner.workers.acquire(flow, runtime.max_concurrency) => slot,
-        _ = inner.cancel.cancelled() => { health.cancel_probe(); return release(inner, &job).await },
+        _ = inner.cancel.cancelled() => return release(inner, &job).await,
     };
 
     // The webhook may have changed while we waited: use its latest version.
     let runtime = match inner.registry.get(&job.webhook_id) {
         Some(r) if r.is_active() => r,
-        _ => {
-            health.cancel_probe();
-            return release(inner, &job).await;
-        }
+        _ => return release(inner, &job).await,
     };
+    let gate = health.gate(inner.now_ms());
+    if let Gate::HoldUntil(_) = gate {
+        drop(slot);
+        return release(inner, &job).await;
+    }
 
     let attempt = job.attempts + 1;
     let started_at = inner.now_ms();

@@ -994,12 +994,20 @@ impl Inner {
 /// among webhooks ([`Inner::claim_plan`]), then sleeps until the earliest due time of a
 /// webhook with room (or a wake-up, or the safety poll).
 async fn claim_loop(inner: Arc<Inner>) {
+    // Woken by the safety poll rather than a due time or a wake-up: look before claiming
+    // (a read), since a claim is a write even when it finds nothing.
+    let mut polled = false;
     loop {
         let mut failed = false;
         let mut full = false;
         let mut claimed_any = false;
         let mut claimed_up_to = Millis::MIN;
-        loop {
+        if polled {
+            let now = inner.now_ms();
+            let skip = inner.claim_plan(now).shares.skip;
+            polled = !matches!(inner.store.next_due_except(skip).await, Ok(Some(d)) if d <= now);
+        }
+        while !polled {
             let room = inner.capacity.available_permits().min(CLAIM_BATCH);
             let busy = inner.metrics.in_memory.load(Relaxed) > 0;
             if room == 0 || (busy && room < inner.claim_threshold()) {
@@ -1078,9 +1086,11 @@ async fn claim_loop(inner: Arc<Inner>) {
                 (d - now).clamp(MIN_CLAIM_GAP_MS, poll.max(MIN_CLAIM_GAP_MS))
             })
         };
+        let planned = due.is_some_and(|d| d - now <= poll);
+        polled = false;
         tokio::select! {
             _ = inner.wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+            _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => polled = !planned,
             _ = inner.cancel.cancelled() => return,
         }
     }

@@ -373,3 +373,64 @@ async fn lowering_max_concurrency_under_load_holds_once_in_flight_requests_end()
     );
     f.engine.shutdown(Duration::from_secs(1)).await;
 }
+
+/// While a webhook's circuit is open its backlog stays in the store untouched: no attempt
+/// row per held delivery, no re-postponing while the probe is out. Over three cool-downs
+/// the store sees the probes and the claimer's few looks, not the backlog.
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_holds_its_backlog_without_store_writes() {
+    let receiver = Receiver::start().await;
+    receiver.script("/hook", vec![Reply::Status(500)]);
+    let url = receiver.url("/hook");
+    let cfg = EngineConfig {
+        breaker_threshold: 3,
+        breaker_cooldown: Duration::from_secs(30),
+        ..EngineConfig::default()
+    };
+    let spec = WebhookSpec {
+        max_concurrency: Some(1),
+        max_attempts: Some(5),
+        retry_schedule_seconds: Some(vec![3600]),
+        ..WebhookSpec::default()
+    };
+    let f = start(cfg, spec, &url, receiver).await;
+    const N: usize = 50;
+    f.emit_many(N).await;
+    // Three failures open the circuit; the rest go back to the store as they reach it.
+    until("the circuit open and the backlog back in the store", || {
+        f.hits() == 3 && f.engine.inner.in_memory_ids().is_empty()
+    })
+    .await;
+    f.settle().await;
+    let store = f._store.store();
+    let (commands_before, _) = store.write_counts();
+
+    // Three cool-downs, the clock moved a second at a time.
+    for _ in 0..95 {
+        tokio::time::advance(Duration::from_secs(1)).await;
+        f.settle().await;
+    }
+    let (commands_after, rows_after) = store.write_counts();
+    let during = commands_after - commands_before;
+    assert_eq!(f.hits(), 3 + 3, "one probe per cool-down");
+    // Per cool-down: the probe's claim and its result, and the claims its result and the
+    // half-opening wake — whatever the backlog (before, each of the 47 held deliveries was
+    // written back once per cool-down, and again every second while a probe was out).
+    assert!(
+        during <= 3 * 4,
+        "{during} store writes during three cool-downs ({rows_after} rows in all)"
+    );
+    let pending = f
+        .engine
+        .list_deliveries(DeliveryFilter {
+            status: vec![DeliveryStatus::Pending],
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        pending.items.iter().all(|d| d.attempts <= 1),
+        "held deliveries keep their attempt count"
+    );
+    f.engine.shutdown(Duration::from_secs(1)).await;
+}

@@ -118,10 +118,16 @@ fn default_is_loading_without_file_or_env() {
 fn dependent_defaults_follow_their_key() {
     let c = load("[server]\ndata_dir = \"/var/lib/hookline\"\n[delivery]\nworkers = 32\n").unwrap();
     assert_eq!(c.store.path, PathBuf::from("/var/lib/hookline/hookline.db"));
-    assert_eq!(c.delivery.max_concurrency_per_webhook, 8, "a quarter of workers");
+    assert_eq!(
+        c.delivery.max_concurrency_per_webhook, 8,
+        "a quarter of workers"
+    );
     let c = load("[delivery]\nworkers = 2\nqueue_capacity = 100\n").unwrap();
     assert_eq!(c.delivery.max_concurrency_per_webhook, 1, "at least one");
-    assert_eq!(c.delivery.max_queued_per_webhook, 25, "a quarter of queue_capacity");
+    assert_eq!(
+        c.delivery.max_queued_per_webhook, 25,
+        "a quarter of queue_capacity"
+    );
     let c =
         load("[store]\npath = \"db/x.db\"\n[delivery]\nmax_concurrency_per_webhook = 2\n").unwrap();
     assert_eq!(c.store.path, PathBuf::from("db/x.db"));
