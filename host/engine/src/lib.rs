@@ -1007,44 +1007,47 @@ async fn claim_loop(inner: Arc<Inner>) {
             let skip = inner.claim_plan(now).shares.skip;
             polled = !matches!(inner.store.next_due_except(skip).await, Ok(Some(d)) if d <= now);
         }
-        while !polled {
-            let room = inner.capacity.available_permits().min(CLAIM_BATCH);
-            let busy = inner.metrics.in_memory.load(Relaxed) > 0;
-            if room == 0 || (busy && room < inner.claim_threshold()) {
-                inner.starved.store(true, Relaxed);
-                full = true;
-                break;
-            }
-            let Ok(mut permits) = inner.capacity.clone().try_acquire_many_owned(room as u32) else {
-                break;
-            };
-            let now = inner.now_ms();
-            claimed_up_to = now;
-            let plan = inner.claim_plan(now);
-            let req = ClaimRequest {
-                owner: inner.owner.clone(),
-                now,
-                lease_until: now + inner.cfg.lease.as_millis() as Millis,
-                limit: room as u32,
-                shares: plan.shares,
-            };
-            let claimed = tokio::select! {
-                r = inner.store.claim(req) => r,
-                _ = inner.cancel.cancelled() => return,
-            };
-            match claimed {
-                Ok(jobs) => {
-                    let n = jobs.len();
-                    claimed_any |= n > 0;
-                    inner.start_claimed(jobs, &mut permits);
-                    if n < room {
+        if !polled {
+            loop {
+                let room = inner.capacity.available_permits().min(CLAIM_BATCH);
+                let busy = inner.metrics.in_memory.load(Relaxed) > 0;
+                if room == 0 || (busy && room < inner.claim_threshold()) {
+                    inner.starved.store(true, Relaxed);
+                    full = true;
+                    break;
+                }
+                let Ok(mut permits) = inner.capacity.clone().try_acquire_many_owned(room as u32)
+                else {
+                    break;
+                };
+                let now = inner.now_ms();
+                claimed_up_to = now;
+                let plan = inner.claim_plan(now);
+                let req = ClaimRequest {
+                    owner: inner.owner.clone(),
+                    now,
+                    lease_until: now + inner.cfg.lease.as_millis() as Millis,
+                    limit: room as u32,
+                    shares: plan.shares,
+                };
+                let claimed = tokio::select! {
+                    r = inner.store.claim(req) => r,
+                    _ = inner.cancel.cancelled() => return,
+                };
+                match claimed {
+                    Ok(jobs) => {
+                        let n = jobs.len();
+                        claimed_any |= n > 0;
+                        inner.start_claimed(jobs, &mut permits);
+                        if n < room {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming due deliveries failed; retrying shortly");
+                        failed = true;
                         break;
                     }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "claiming due deliveries failed; retrying shortly");
-                    failed = true;
-                    break;
                 }
             }
         }

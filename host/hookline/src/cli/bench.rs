@@ -13,11 +13,12 @@ use hookline::example_plugins::find_redact_plugin;
 /// Arguments of `hookline bench`.
 #[derive(Debug, Args)]
 pub(super) struct BenchArgs {
-    /// Scenario to run (repeatable): plain, plugin, fanout, flaky, backlog. Default: all
-    /// (plugin only when a plugin is given or found).
+    /// Scenario to run (repeatable): plain, plugin, fanout, flaky, backlog, isolation.
+    /// Default: all (plugin only when a plugin is given or found).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
-    /// Events per scenario (default: each scenario's own; backlog 1,000,000).
+    /// Events per scenario (default: each scenario's own; backlog 1,000,000; isolation
+    /// publishes at 20/s, 200 by default and at most 1,000).
     #[arg(long)]
     events: Option<usize>,
     /// Concurrent publishers, the daemon's workers and the baseline client's concurrency.
@@ -70,7 +71,7 @@ pub(super) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             match Scenario::parse(name) {
                 Some(s) => out.push(s),
                 None => bail!(
-                    "unknown scenario `{name}` (expected plain, plugin, fanout, flaky or backlog)"
+                    "unknown scenario `{name}` (expected plain, plugin, fanout, flaky, backlog or isolation)"
                 ),
             }
         }
