@@ -103,7 +103,7 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
     // A request slot: the webhook's own limit and the engine's, shared fairly among the
     // webhooks waiting for one.
     let flow = Flow {
-        webhook: Arc::from(job.webhook_id.as_str()),
+        webhook: runtime.pool_key.clone(),
         retry: job.attempts > 0,
     };
     let slot = tokio::select! {

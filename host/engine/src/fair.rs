@@ -15,7 +15,7 @@
 //! soon as enough of them end (no new slot goes to it meanwhile), a raised one hands out
 //! slots at once.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use super::lock;
 
 /// Who asks for a slot: a webhook's first attempts, or its retries.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Flow {
     pub(crate) webhook: Arc<str>,
     pub(crate) retry: bool,
@@ -35,6 +35,10 @@ pub(crate) struct FairPool {
     state: Mutex<PoolState>,
 }
 
+/// A waiting flow's place in line: its webhook's slots held, its own, when it last got
+/// one (smallest first).
+type Place = (usize, usize, u64, Flow);
+
 #[derive(Debug)]
 struct PoolState {
     /// Slots nobody holds.
@@ -43,6 +47,9 @@ struct PoolState {
     webhooks: HashMap<Arc<str>, WebhookUse>,
     /// Slots held and requests waiting, per flow with either.
     flows: HashMap<Flow, FlowState>,
+    /// The flows with requests waiting whose webhook is under its limit, fairest first:
+    /// a grant costs a few B-tree steps however many webhooks wait.
+    ready: BTreeSet<Place>,
     /// Slots granted so far: orders flows by how long ago they last got one.
     granted: u64,
 }
@@ -58,6 +65,8 @@ struct FlowState {
     held: usize,
     waiting: VecDeque<oneshot::Sender<Slot>>,
     last_grant: u64,
+    /// Its entry in `ready`, if it has one.
+    place: Option<Place>,
 }
 
 /// One request slot. Dropping it gives it back (to the next flow in line, if any waits).
@@ -82,6 +91,7 @@ impl FairPool {
                 free: slots.max(1),
                 webhooks: HashMap::new(),
                 flows: HashMap::new(),
+                ready: BTreeSet::new(),
                 granted: 0,
             }),
         })
@@ -106,7 +116,12 @@ impl FairPool {
                 return self.grant(&mut st, flow);
             }
             let (tx, rx) = oneshot::channel();
-            st.flows.entry(flow).or_default().waiting.push_back(tx);
+            st.flows
+                .entry(flow.clone())
+                .or_default()
+                .waiting
+                .push_back(tx);
+            st.requeue(&flow.webhook);
             rx
         };
         match waiting.await {
@@ -120,9 +135,12 @@ impl FairPool {
     /// Sets a webhook's limit (its `max_concurrency` changed), handing out slots if it rose.
     pub(crate) fn set_limit(self: &Arc<Self>, webhook: &str, limit: u32) {
         let mut st = lock(&self.state);
-        if let Some(w) = st.webhooks.get_mut(webhook) {
-            w.limit = limit.max(1) as usize;
-        }
+        let Some(w) = st.webhooks.get_mut(webhook) else {
+            return;
+        };
+        w.limit = limit.max(1) as usize;
+        let webhook: Arc<str> = Arc::from(webhook);
+        st.requeue(&webhook);
         self.hand_out(&mut st);
     }
 
@@ -150,6 +168,7 @@ impl FairPool {
         let f = st.flows.entry(flow.clone()).or_default();
         f.held += 1;
         f.last_grant = granted;
+        st.requeue(&flow.webhook);
         Slot {
             held: Some((self.clone(), flow)),
         }
@@ -158,12 +177,7 @@ impl FairPool {
     fn release(self: &Arc<Self>, flow: &Flow) {
         let mut st = lock(&self.state);
         st.free += 1;
-        if let Some(f) = st.flows.get_mut(flow) {
-            f.held -= 1;
-        }
-        if let Some(w) = st.webhooks.get_mut(&flow.webhook) {
-            w.held -= 1;
-        }
+        st.unhold(flow);
         self.hand_out(&mut st);
         st.forget_idle(flow);
     }
@@ -171,63 +185,84 @@ impl FairPool {
     /// Gives free slots to waiting flows, fairest first, while both last.
     fn hand_out(self: &Arc<Self>, st: &mut PoolState) {
         while st.free > 0 {
-            let Some(next) = st.fairest_waiting() else {
+            let Some(place) = st.ready.pop_first() else {
                 return;
             };
-            let Some(tx) = st.flows.get_mut(&next).and_then(|f| f.waiting.pop_front()) else {
+            let flow = place.3;
+            let tx = st.flows.get_mut(&flow).and_then(|f| {
+                f.place = None;
+                f.waiting.pop_front()
+            });
+            let Some(tx) = tx.filter(|tx| !tx.is_closed()) else {
+                st.requeue(&flow.webhook);
+                st.forget_idle(&flow);
                 continue;
             };
-            if tx.is_closed() {
-                st.forget_idle(&next);
-                continue;
-            }
             st.free -= 1;
-            let slot = self.grant(st, next.clone());
+            let slot = self.grant(st, flow.clone());
             if let Err(mut slot) = tx.send(slot) {
                 // It stopped waiting just now: take the slot back without `Drop` (the pool
                 // is locked) and try the next one.
                 slot.held = None;
                 st.free += 1;
-                if let Some(f) = st.flows.get_mut(&next) {
-                    f.held -= 1;
-                }
-                if let Some(w) = st.webhooks.get_mut(&next.webhook) {
-                    w.held -= 1;
-                }
-                st.forget_idle(&next);
+                st.unhold(&flow);
+                st.forget_idle(&flow);
             }
         }
     }
 }
 
 impl PoolState {
-    /// The waiting flow whose webhook is under its limit and holds the fewest slots, then
-    /// whose lane holds the fewest, then that got a slot longest ago.
-    fn fairest_waiting(&mut self) -> Option<Flow> {
-        // Waiters that gave up leave closed senders at the front: drop them first.
-        for f in self.flows.values_mut() {
+    /// One slot of `flow` given back.
+    fn unhold(&mut self, flow: &Flow) {
+        if let Some(f) = self.flows.get_mut(flow) {
+            f.held -= 1;
+        }
+        if let Some(w) = self.webhooks.get_mut(&flow.webhook) {
+            w.held -= 1;
+        }
+        self.requeue(&flow.webhook);
+    }
+
+    /// Puts the webhook's flows back in line at their current places (their counts
+    /// changed), or out of it (nobody waiting, or the webhook at its limit).
+    fn requeue(&mut self, webhook: &Arc<str>) {
+        let Some(w) = self.webhooks.get(webhook) else {
+            return;
+        };
+        let (held, under_limit) = (w.held, w.held < w.limit);
+        for retry in [false, true] {
+            let flow = Flow {
+                webhook: webhook.clone(),
+                retry,
+            };
+            let Some(f) = self.flows.get_mut(&flow) else {
+                continue;
+            };
+            if let Some(place) = f.place.take() {
+                self.ready.remove(&place);
+            }
+            // Waiters that gave up leave closed senders at the front.
             while f.waiting.front().is_some_and(|tx| tx.is_closed()) {
                 f.waiting.pop_front();
             }
+            if under_limit && !f.waiting.is_empty() {
+                let place = (held, f.held, f.last_grant, flow);
+                self.ready.insert(place.clone());
+                f.place = Some(place);
+            }
         }
-        self.flows
-            .iter()
-            .filter(|(_, f)| !f.waiting.is_empty())
-            .filter_map(|(flow, f)| {
-                let w = self.webhooks.get(&flow.webhook)?;
-                (w.held < w.limit).then_some(((w.held, f.held, f.last_grant), flow))
-            })
-            .min_by_key(|(key, _)| *key)
-            .map(|(_, flow)| flow.clone())
     }
 
     /// Forgets a flow (and its webhook) that holds nothing and has nobody waiting.
     fn forget_idle(&mut self, flow: &Flow) {
-        if self
-            .flows
-            .get(flow)
-            .is_some_and(|f| f.held == 0 && f.waiting.iter().all(|tx| tx.is_closed()))
+        if let Some(f) = self.flows.get(flow)
+            && f.held == 0
+            && f.waiting.iter().all(|tx| tx.is_closed())
         {
+            if let Some(place) = &f.place {
+                self.ready.remove(place);
+            }
             self.flows.remove(flow);
         }
         let other = Flow {

@@ -304,6 +304,8 @@ pub type ResultCallback = Arc<dyn Fn(DeliveryResult) + Send + Sync>;
 const CLAIM_BATCH: usize = 512;
 const NO_DUE: i64 = i64::MAX;
 const MIN_CLAIM_GAP_MS: i64 = 5;
+/// Capped webhooks with at least this much room get an undivided claim of that size.
+const MIN_DIVIDED_CLAIM: usize = 32;
 
 /// The running engine. Cheap to clone; every clone drives the same engine.
 #[derive(Clone)]
@@ -645,22 +647,18 @@ impl Inner {
             let mut event_jobs = Vec::with_capacity(matched.len());
             for (webhook_id, active) in matched.drain(..) {
                 let id = new_id_at("dlv", now);
-                let room = if active {
-                    self.registry.get(&webhook_id).and_then(|runtime| {
-                        let health = &runtime.health;
-                        // An open circuit holds them in the store, like a paused webhook's.
-                        if health.holds_back(now).is_none()
-                            && health.try_reserve(self.memory_cap(&runtime), false)
-                        {
-                            Some(health.clone())
-                        } else {
-                            health.overflow.store(true, Relaxed);
-                            None
-                        }
-                    })
-                } else {
-                    None
-                };
+                let room = active.and_then(|runtime| {
+                    let health = &runtime.health;
+                    // An open circuit holds them in the store, like a paused webhook's.
+                    if health.holds_back(now).is_none()
+                        && health.try_reserve(self.memory_cap(&runtime), false)
+                    {
+                        Some(health.clone())
+                    } else {
+                        health.overflow.store(true, Relaxed);
+                        None
+                    }
+                });
                 reserved += usize::from(room.is_some());
                 deliveries.push(NewDelivery {
                     id: id.clone(),
@@ -925,10 +923,8 @@ impl Inner {
     fn claim_plan(&self, now: Millis) -> ClaimPlan {
         let mut shares = ClaimShares::default();
         let mut half_opens_at: Option<Millis> = None;
-        for runtime in self.registry.all() {
-            if !runtime.is_active() {
-                continue; // the store holds its deliveries
-            }
+        // Inactive webhooks are left out: the store holds their deliveries.
+        self.registry.for_each_active(|runtime| {
             let id = &runtime.record.id;
             let health = &runtime.health;
             if let Some(until) = health.holds_back(now) {
@@ -936,9 +932,9 @@ impl Inner {
                 if until > now {
                     half_opens_at = Some(half_opens_at.map_or(until, |t| t.min(until)));
                 }
-                continue;
+                return;
             }
-            let cap = self.memory_cap(&runtime);
+            let cap = self.memory_cap(runtime);
             let (mut room, mut retries) = health.room(cap);
             if health.half_open(now) {
                 room = room.min(1);
@@ -958,7 +954,7 @@ impl Inner {
                     retries,
                 });
             }
-        }
+        });
         ClaimPlan {
             shares,
             half_opens_at,
@@ -1022,13 +1018,24 @@ async fn claim_loop(inner: Arc<Inner>) {
                 };
                 let now = inner.now_ms();
                 claimed_up_to = now;
-                let plan = inner.claim_plan(now);
+                let mut shares = inner.claim_plan(now).shares;
+                // Caps no smaller than a claim worth making bind nothing when the claim is
+                // no larger than the smallest: an undivided claim (a plain index range
+                // scan) then.
+                let mut limit = room as u32;
+                let smallest = shares.caps.iter().map(|c| c.limit.min(c.retries)).min();
+                if let Some(smallest) = smallest
+                    && smallest as usize >= inner.claim_threshold().min(MIN_DIVIDED_CLAIM)
+                {
+                    limit = limit.min(smallest);
+                    shares.caps.clear();
+                }
                 let req = ClaimRequest {
                     owner: inner.owner.clone(),
                     now,
                     lease_until: now + inner.cfg.lease.as_millis() as Millis,
-                    limit: room as u32,
-                    shares: plan.shares,
+                    limit,
+                    shares,
                 };
                 let claimed = tokio::select! {
                     r = inner.store.claim(req) => r,
@@ -1039,7 +1046,7 @@ async fn claim_loop(inner: Arc<Inner>) {
                         let n = jobs.len();
                         claimed_any |= n > 0;
                         inner.start_claimed(jobs, &mut permits);
-                        if n < room {
+                        if n < limit as usize {
                             break;
                         }
                     }

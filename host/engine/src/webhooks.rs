@@ -38,6 +38,8 @@ pub(crate) struct Runtime {
     pub(crate) timeout: Duration,
     pub(crate) max_concurrency: u32,
     pub(crate) health: Arc<Health>,
+    /// Its id, shared: the request pool's key (no allocation per delivery).
+    pub(crate) pool_key: Arc<str>,
     /// Custom headers and user agent, validated once.
     pub(crate) headers: PreparedHeaders,
     /// The URL as attempts record it (a password replaced), computed once.
@@ -362,12 +364,21 @@ impl Registry {
     }
 
     /// Webhooks subscribed to `event_type` (active and paused; disabled ones are not
-    /// indexed): `(id, active)`.
-    pub(crate) fn matching(&self, event_type: &str, out: &mut Vec<(String, bool)>) {
+    /// indexed): `(id, its runtime if active)`.
+    pub(crate) fn matching(&self, event_type: &str, out: &mut Vec<(String, Option<Arc<Runtime>>)>) {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         for id in inner.index.matches(event_type) {
-            let active = inner.by_id.get(id).is_some_and(|r| r.is_active());
+            let active = inner.by_id.get(id).filter(|r| r.is_active()).cloned();
             out.push((id.clone(), active));
+        }
+    }
+
+    /// Calls `f` with every active webhook, in no particular order, under the registry's
+    /// read lock (`f` must not touch the registry).
+    pub(crate) fn for_each_active(&self, mut f: impl FnMut(&Arc<Runtime>)) {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        for runtime in inner.by_id.values().filter(|r| r.is_active()) {
+            f(runtime);
         }
     }
 
@@ -430,6 +441,7 @@ fn build_runtime(
     let health = registry.health_for(&record.id);
     let headers = sender.prepare_headers(&record.headers);
     Ok(Runtime {
+        pool_key: Arc::from(record.id.as_str()),
         headers,
         shown_url: redact_url(&record.url),
         checked_url: sender.check_url(&record.url).ok(),

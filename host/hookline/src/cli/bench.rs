@@ -36,6 +36,10 @@ pub(super) struct BenchArgs {
     /// Plugin for the plugin scenario (default: the built `redact` example, if found).
     #[arg(long)]
     plugin: Option<PathBuf>,
+    /// The `hookline` binary to run as the daemon (default: this one): compares another
+    /// build with the same publisher, receiver and scenarios.
+    #[arg(long, value_name = "FILE")]
+    daemon_binary: Option<PathBuf>,
     /// Where the daemon's SQLite store lives.
     #[arg(long, value_enum, default_value_t = StoreArg::Sqlite)]
     store: StoreArg,
@@ -89,7 +93,10 @@ pub(super) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             StoreArg::Sqlite => StoreChoice::Sqlite,
             StoreArg::Memory => StoreChoice::Memory,
         },
-        hookline: std::env::current_exe().context("locating the hookline binary")?,
+        hookline: match args.daemon_binary {
+            Some(path) => path,
+            None => std::env::current_exe().context("locating the hookline binary")?,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
