@@ -14,6 +14,8 @@ async fn bench_smoke_run_balances_every_ledger() {
         "flaky",
         "--scenario",
         "backlog",
+        "--scenario",
+        "isolation",
         "--events",
         "150",
         "--webhooks",
@@ -36,7 +38,7 @@ async fn bench_smoke_run_balances_every_ledger() {
         .iter()
         .map(|s| s["scenario"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(names, ["plain", "fanout", "flaky", "backlog"]);
+    assert_eq!(names, ["plain", "fanout", "flaky", "backlog", "isolation"]);
     for s in scenarios {
         let ledger = &s["ledger"];
         assert_eq!(

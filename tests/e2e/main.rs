@@ -10,6 +10,7 @@ mod console;
 mod crash;
 mod front_door;
 mod idempotency;
+mod isolation;
 mod plugins;
 mod shutdown;
 mod signatures;

@@ -62,6 +62,12 @@ impl DaemonConfig {
         self
     }
 
+    /// Leaves `[section]` at the daemon's defaults (drops the test defaults set there).
+    pub fn section_defaults(mut self, section: &str) -> DaemonConfig {
+        self.sections.remove(section);
+        self
+    }
+
     /// No SSRF allow-list: loopback and private addresses are refused, as in production.
     pub fn without_allowed_networks(self) -> DaemonConfig {
         self.set("security", "allowed_networks", "[]")

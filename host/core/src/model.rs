@@ -110,6 +110,9 @@ pub struct NewDelivery {
     pub id: String,
     /// The webhook it goes to.
     pub webhook_id: String,
+    /// Created leased to the event's [`NewEvent::lease`] owner (when it has one), to be
+    /// delivered from that process's memory; `false`: left for a claimer.
+    pub leased: bool,
 }
 
 /// An accepted event to store, with one delivery per matching webhook.
@@ -132,9 +135,10 @@ pub struct NewEvent {
     pub received_at: Millis,
     /// The deliveries to create.
     pub deliveries: Vec<NewDelivery>,
-    /// When set, the deliveries are created already leased to this owner until this time, so
-    /// the accepting process can deliver them straight from memory while no other claimer
-    /// takes them; after a crash the lease ends and they are claimed again.
+    /// When set, the deliveries marked [`NewDelivery::leased`] are created already leased to
+    /// this owner until this time, so the accepting process can deliver them straight from
+    /// memory while no other claimer takes them; after a crash the lease ends and they are
+    /// claimed again.
     pub lease: Option<Lease>,
 }
 

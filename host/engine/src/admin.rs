@@ -210,9 +210,7 @@ fn check_spec(inner: &Inner, spec: &WebhookSpec) -> Result<(), EngineError> {
 
 /// Installs a stored record in memory and announces it.
 fn install(inner: &Arc<Inner>, record: WebhookRecord) -> Result<WebhookView, EngineError> {
-    let runtime = inner
-        .registry
-        .install(record, &inner.sealer, &inner.sender, &inner.defaults)?;
+    let runtime = inner.install(record)?;
     inner.emit(EngineEvent::Webhook {
         id: runtime.record.id.clone(),
         state: runtime.record.state.name().to_owned(),
@@ -525,9 +523,7 @@ impl Engine {
             if let Some(secret) = made {
                 generated.push((id, secret));
             }
-            inner
-                .registry
-                .install(stored, &inner.sealer, &inner.sender, &inner.defaults)?;
+            inner.install(stored)?;
         }
         for old in inner.store.list_webhooks().await? {
             if old.source == WebhookSource::Config

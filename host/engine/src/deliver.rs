@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::Rng;
 
+use super::fair::Flow;
 use super::webhooks::{AfterAttempt, Gate, Runtime};
 use super::{DeliveryChange, DeliveryResult, EngineEvent, Inner};
 use crate::http::{AttemptOutcome, OutboundRequest, redact_headers, redact_url};
@@ -78,22 +79,8 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
     }
     let health = runtime.health.clone();
 
-    // Per-webhook concurrency.
-    let webhook_slot = tokio::select! {
-        permit = health.concurrency.clone().acquire_owned() => match permit {
-            Ok(p) => p,
-            Err(_) => return release(inner, &job).await,
-        },
-        _ = inner.cancel.cancelled() => return release(inner, &job).await,
-    };
-
-    // The webhook may have changed while we waited: use its latest version.
-    let runtime = match inner.registry.get(&job.webhook_id) {
-        Some(r) if r.is_active() => r,
-        _ => return release(inner, &job).await,
-    };
-
-    // Per-webhook rate limit.
+    // Per-webhook rate limit: waits holding nothing but the delivery's room in its
+    // webhook's share of memory.
     if let Some(per_sec) = runtime.record.rate_limit_per_sec {
         let delay = health.rate_delay(per_sec, inner.mono_ms());
         if !delay.is_zero() {
@@ -104,23 +91,36 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
         }
     }
 
-    // Circuit breaker.
-    match health.gate(inner.now_ms()) {
-        Gate::HoldUntil(until) => {
-            postpone(inner, &runtime, &job, until).await;
-            return;
-        }
-        Gate::Pass | Gate::Probe => {}
+    // Circuit breaker: while it holds requests back, the delivery goes back to the store
+    // untouched (no attempt row, no new due time) and the claimer leaves the webhook's
+    // deliveries there until the circuit half-opens, as for a paused webhook. Looked at
+    // before waiting for a slot (not to queue for nothing) and decided after (the circuit
+    // may have opened meanwhile; only then is the probe taken).
+    if health.holds_back(inner.now_ms()).is_some() {
+        return release(inner, &job).await;
     }
 
-    // A worker slot: requests in flight over all webhooks.
-    let worker = tokio::select! {
-        permit = inner.workers.clone().acquire_owned() => match permit {
-            Ok(p) => p,
-            Err(_) => { health.cancel_probe(); return release(inner, &job).await },
-        },
-        _ = inner.cancel.cancelled() => { health.cancel_probe(); return release(inner, &job).await },
+    // A request slot: the webhook's own limit and the engine's, shared fairly among the
+    // webhooks waiting for one.
+    let flow = Flow {
+        webhook: runtime.pool_key.clone(),
+        retry: job.attempts > 0,
     };
+    let slot = tokio::select! {
+        slot = inner.workers.acquire(flow, runtime.max_concurrency) => slot,
+        _ = inner.cancel.cancelled() => return release(inner, &job).await,
+    };
+
+    // The webhook may have changed while we waited: use its latest version.
+    let runtime = match inner.registry.get(&job.webhook_id) {
+        Some(r) if r.is_active() => r,
+        _ => return release(inner, &job).await,
+    };
+    let gate = health.gate(inner.now_ms());
+    if let Gate::HoldUntil(_) = gate {
+        drop(slot);
+        return release(inner, &job).await;
+    }
 
     let attempt = job.attempts + 1;
     let started_at = inner.now_ms();
@@ -129,10 +129,9 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
     let attempted = send(inner, &runtime, &job, started_at).await;
     inner.metrics.in_flight.fetch_sub(1, Relaxed);
     health.in_flight.fetch_sub(1, Relaxed);
-    // Both slots limit requests in flight; recording the result (a group-commit flush) must
-    // not hold them, or the disk's flush latency would cap the request rate.
-    drop(worker);
-    drop(webhook_slot);
+    // The slot limits requests in flight; recording the result (a group-commit flush) must
+    // not hold it, or the disk's flush latency would cap the request rate.
+    drop(slot);
 
     match attempted.skipped {
         Some(reason) => {
@@ -149,6 +148,11 @@ pub(super) async fn run(inner: &Arc<Inner>, job: DeliveryJob) {
             .await;
         }
         None => finish(inner, &runtime, &job, attempt, started_at, attempted).await,
+    }
+    if gate == Gate::Probe {
+        // The probe decided: closed, the webhook's backlog in the store is claimable again;
+        // open again, the claimer plans the next probe.
+        inner.kick();
     }
 }
 
@@ -549,34 +553,6 @@ async fn disable(inner: &Arc<Inner>, webhook_id: &str, reason: String) {
         tracing::error!(webhook = %webhook_id, error = %e, "disabling the webhook failed");
     } else {
         tracing::warn!(webhook = %webhook_id, %reason, "webhook disabled");
-    }
-}
-
-/// The breaker holds this delivery back: reschedule it without counting an attempt.
-async fn postpone(inner: &Arc<Inner>, runtime: &Runtime, job: &DeliveryJob, until: Millis) {
-    let record = AttemptRecord {
-        delivery_id: job.id.clone(),
-        owner: inner.owner.clone(),
-        attempt: job.attempts,
-        started_at: inner.now_ms(),
-        duration_ms: 0,
-        url: runtime.shown_url.clone(),
-        status_code: None,
-        error_kind: Some(ErrorKind::CircuitOpen),
-        error_message: Some(format!(
-            "circuit open after repeated failures; next try at {}",
-            chrono::DateTime::from_timestamp_millis(until).unwrap_or_default()
-        )),
-        request_headers: Vec::new(),
-        request_body: None,
-        response_excerpt: None,
-        new_status: DeliveryStatus::Pending,
-        next_attempt_at: Some(until),
-        counts_as_attempt: false,
-    };
-    match inner.store.complete(vec![record]).await {
-        Ok(()) => inner.schedule_wake(until),
-        Err(e) => tracing::error!(delivery = %job.id, error = %e, "postponing failed"),
     }
 }
 

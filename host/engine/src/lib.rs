@@ -88,6 +88,7 @@ mod admin;
 mod callbacks;
 pub mod clock;
 mod deliver;
+mod fair;
 pub mod http;
 pub mod metrics;
 pub mod ssrf;
@@ -113,12 +114,13 @@ use hookline_core::model::{DeliveryJob, IngestOutcome, Lease, Millis, NewDeliver
 use hookline_core::retry::RetryPolicy;
 use hookline_core::secret::Sealer;
 use hookline_core::transform::Transformer;
-use hookline_store::{ClaimRequest, Store, StoreError};
+use hookline_store::{ClaimCap, ClaimRequest, ClaimShares, Store, StoreError};
 
 pub use clock::Clock;
+use fair::FairPool;
 pub use metrics::Metrics;
 pub use types::*;
-use webhooks::{Defaults, Registry};
+use webhooks::{Defaults, Health, Registry, Runtime};
 
 /// Tuning of the engine; the daemon fills it from `[delivery]`.
 #[derive(Debug, Clone)]
@@ -127,6 +129,10 @@ pub struct EngineConfig {
     pub workers: usize,
     /// Deliveries held in memory at most (queued or in flight); the rest wait in the store.
     pub queue_capacity: usize,
+    /// Deliveries of one webhook held in memory at most, so that a webhook with a backlog
+    /// (a slow or rate-limited receiver) leaves room for the others; a rate-limited webhook
+    /// holds at most two seconds' worth (at least 16).
+    pub max_queued_per_webhook: usize,
     /// How long a claim holds a delivery before another claimer may take it.
     pub lease: Duration,
     /// Default request timeout.
@@ -162,12 +168,13 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            workers: 4,
+            workers: 64,
             queue_capacity: 10_000,
+            max_queued_per_webhook: 2_500,
             lease: Duration::from_secs(300),
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
-            max_concurrency_per_webhook: 4,
+            max_concurrency_per_webhook: 16,
             breaker_threshold: 10,
             breaker_cooldown: Duration::from_secs(30),
             auto_disable_after: Some(Duration::from_secs(5 * 24 * 3600)),
@@ -331,6 +338,8 @@ pub type ResultCallback = Arc<dyn Fn(DeliveryResult) + Send + Sync>;
 const CLAIM_BATCH: usize = 512;
 const NO_DUE: i64 = i64::MAX;
 const MIN_CLAIM_GAP_MS: i64 = 5;
+/// Capped webhooks with at least this much room get an undivided claim of that size.
+const MIN_DIVIDED_CLAIM: usize = 32;
 
 /// The running engine. Cheap to clone; every clone drives the same engine.
 #[derive(Clone)]
@@ -357,8 +366,8 @@ pub(crate) struct Inner {
     owner: String,
     /// Room in memory for deliveries (queued or in flight).
     capacity: Arc<Semaphore>,
-    /// Requests in flight, over all webhooks.
-    workers: Arc<Semaphore>,
+    /// Requests in flight, over all webhooks, shared fairly among them.
+    workers: Arc<FairPool>,
     /// Wakes the claimer.
     wake: Notify,
     /// Set when work waits in the store for room in memory.
@@ -382,7 +391,43 @@ pub(crate) struct Inner {
     admin: tokio::sync::Mutex<()>,
 }
 
+/// A delivery's room in memory: one of the engine's slots and one of its webhook's share.
+/// Dropping it gives both back.
+pub(crate) struct MemorySlot {
+    _slot: OwnedSemaphorePermit,
+    health: Arc<Health>,
+    retry: bool,
+}
+
+impl Drop for MemorySlot {
+    fn drop(&mut self) {
+        self.health.unreserve(self.retry);
+    }
+}
+
 impl Inner {
+    /// Builds and installs a webhook's runtime, and gives the request pool its limit.
+    pub(crate) fn install(
+        &self,
+        record: hookline_core::model::WebhookRecord,
+    ) -> Result<Arc<Runtime>, EngineError> {
+        let runtime = self
+            .registry
+            .install(record, &self.sealer, &self.sender, &self.defaults)?;
+        self.workers
+            .set_limit(&runtime.record.id, runtime.max_concurrency);
+        Ok(runtime)
+    }
+
+    /// A webhook's share of memory.
+    fn memory_cap(&self, runtime: &Runtime) -> u32 {
+        let share = self
+            .cfg
+            .max_queued_per_webhook
+            .clamp(1, self.cfg.queue_capacity.max(1));
+        runtime.memory_cap(u32::try_from(share).unwrap_or(u32::MAX))
+    }
+
     /// Wall time now, from the engine's clock.
     pub(crate) fn now_ms(&self) -> Millis {
         self.cfg.clock.now_ms()
@@ -435,7 +480,7 @@ impl Engine {
             registry: Registry::default(),
             owner: new_id_at("node", cfg.clock.now_ms()),
             capacity: Arc::new(Semaphore::new(cfg.queue_capacity.max(1))),
-            workers: Arc::new(Semaphore::new(cfg.workers.max(1))),
+            workers: FairPool::new(cfg.workers.max(1)),
             wake: Notify::new(),
             starved: AtomicBool::new(true),
             next_due: AtomicI64::new(0),
@@ -453,11 +498,7 @@ impl Engine {
         });
         for record in inner.store.list_webhooks().await? {
             let id = record.id.clone();
-            if let Err(e) =
-                inner
-                    .registry
-                    .install(record, &inner.sealer, &inner.sender, &inner.defaults)
-            {
+            if let Err(e) = inner.install(record) {
                 tracing::error!(webhook = %id, error = %e, "cannot load webhook; it will not receive deliveries");
             }
         }
@@ -660,10 +701,12 @@ impl Inner {
     ) -> Result<Vec<IngestResult>, EngineError> {
         let now = self.now_ms();
         let mut events = Vec::with_capacity(inputs.len());
-        let mut jobs: Vec<Vec<DeliveryJob>> = Vec::with_capacity(inputs.len());
+        // Each delivery, with its webhook's health when it took room in the webhook's share
+        // of memory (to be delivered from memory, leased to us).
+        let mut jobs: Vec<Vec<(DeliveryJob, Option<Arc<Health>>)>> =
+            Vec::with_capacity(inputs.len());
         let mut matched = Vec::new();
-        let mut leasable = 0usize;
-        let mut all_active = true;
+        let mut reserved = 0usize;
         for (i, mut input) in inputs.into_iter().enumerate() {
             let payload = self.build_payload(&mut input, i)?;
             let event_id = new_id_at("evt", now);
@@ -673,19 +716,37 @@ impl Inner {
             let mut event_jobs = Vec::with_capacity(matched.len());
             for (webhook_id, active) in matched.drain(..) {
                 let id = new_id_at("dlv", now);
-                all_active &= active;
-                event_jobs.push(DeliveryJob {
-                    id: id.clone(),
-                    event_id: event_id.clone(),
-                    event_type: input.event_type.clone(),
-                    webhook_id: webhook_id.clone(),
-                    attempts: 0,
-                    payload: payload.clone(),
-                    received_at: now,
+                let room = active.and_then(|runtime| {
+                    let health = &runtime.health;
+                    // An open circuit holds them in the store, like a paused webhook's.
+                    if health.holds_back(now).is_none()
+                        && health.try_reserve(self.memory_cap(&runtime), false)
+                    {
+                        Some(health.clone())
+                    } else {
+                        health.overflow.store(true, Relaxed);
+                        None
+                    }
                 });
-                deliveries.push(NewDelivery { id, webhook_id });
+                reserved += usize::from(room.is_some());
+                deliveries.push(NewDelivery {
+                    id: id.clone(),
+                    webhook_id: webhook_id.clone(),
+                    leased: room.is_some(),
+                });
+                event_jobs.push((
+                    DeliveryJob {
+                        id,
+                        event_id: event_id.clone(),
+                        event_type: input.event_type.clone(),
+                        webhook_id,
+                        attempts: 0,
+                        payload: payload.clone(),
+                        received_at: now,
+                    },
+                    room,
+                ));
             }
-            leasable += event_jobs.len();
             events.push(NewEvent {
                 id: event_id,
                 idempotency_key: input.id,
@@ -700,13 +761,11 @@ impl Inner {
             jobs.push(event_jobs);
         }
 
-        // Room in memory for all of them? Then they start from memory, leased to us.
-        let permits = if all_active && leasable > 0 {
-            u32::try_from(leasable)
-                .ok()
-                .and_then(|n| self.capacity.clone().try_acquire_many_owned(n).ok())
-        } else {
-            None
+        // Room in the engine's memory for all that found room in their webhook's share?
+        // Then they start from memory, leased to us; otherwise all wait for the claimer.
+        let permits = match u32::try_from(reserved) {
+            Ok(n) if n > 0 => self.capacity.clone().try_acquire_many_owned(n).ok(),
+            _ => None,
         };
         if permits.is_some() {
             let lease = Lease {
@@ -714,19 +773,39 @@ impl Inner {
                 until: now + self.cfg.lease.as_millis() as Millis,
             };
             for event in &mut events {
-                if !event.deliveries.is_empty() {
+                if event.deliveries.iter().any(|d| d.leased) {
                     event.lease = Some(lease.clone());
                 }
             }
-        } else if leasable > 0 {
+        } else if reserved > 0 {
             self.starved.store(true, Relaxed);
+            for event in &mut events {
+                for delivery in &mut event.deliveries {
+                    delivery.leased = false;
+                }
+            }
+            for (_, room) in jobs.iter_mut().flatten() {
+                if let Some(health) = room.take() {
+                    health.unreserve(false);
+                }
+            }
         }
 
         let ids: Vec<(String, u32)> = events
             .iter()
             .map(|e| (e.id.clone(), e.deliveries.len() as u32))
             .collect();
-        let outcomes = self.store.ingest(events).await?;
+        let outcomes = match self.store.ingest(events).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                for (_, room) in jobs.iter_mut().flatten() {
+                    if let Some(health) = room.take() {
+                        health.unreserve(false);
+                    }
+                }
+                return Err(e.into());
+            }
+        };
 
         let mut results = Vec::with_capacity(outcomes.len());
         let mut permits = permits;
@@ -739,14 +818,25 @@ impl Inner {
                     if let Some(cb) = &callback {
                         self.callbacks.register(
                             &event_id,
-                            event_jobs.iter().map(|job| job.id.clone()),
+                            event_jobs.iter().map(|(job, _)| job.id.clone()),
                             cb,
                         );
                     }
-                    for job in event_jobs {
+                    for (job, room) in event_jobs {
                         self.announce_created(&job);
-                        if let Some(one) = permits.as_mut().and_then(|p| p.split(1)) {
-                            self.spawn_delivery(job, one);
+                        let slot = room.and_then(|health| {
+                            let one = permits.as_mut().and_then(|p| p.split(1));
+                            if one.is_none() {
+                                health.unreserve(false);
+                            }
+                            one.map(|slot| MemorySlot {
+                                _slot: slot,
+                                health,
+                                retry: false,
+                            })
+                        });
+                        if let Some(slot) = slot {
+                            self.spawn_delivery(job, slot);
                         }
                     }
                     results.push(IngestResult {
@@ -760,6 +850,11 @@ impl Inner {
                     deliveries,
                 } => {
                     duplicates += 1;
+                    for (_, room) in event_jobs {
+                        if let Some(health) = room {
+                            health.unreserve(false);
+                        }
+                    }
                     results.push(IngestResult {
                         event_id,
                         deliveries,
@@ -806,7 +901,7 @@ impl Inner {
     }
 
     /// Runs a delivery from memory. `slot` is its room in memory, freed when it ends.
-    fn spawn_delivery(self: &Arc<Self>, job: DeliveryJob, slot: OwnedSemaphorePermit) {
+    fn spawn_delivery(self: &Arc<Self>, job: DeliveryJob, slot: MemorySlot) {
         if !lock(&self.in_memory).insert(job.id.clone()) {
             return; // already running here (re-claimed after its lease ended)
         }
@@ -814,18 +909,38 @@ impl Inner {
         let inner = self.clone();
         self.tasks.spawn(async move {
             let id = job.id.clone();
+            let webhook_id = job.webhook_id.clone();
             deliver::run(&inner, job).await;
             lock(&inner.in_memory).remove(&id);
             inner.metrics.in_memory.fetch_sub(1, Relaxed);
+            let health = slot.health.clone();
             drop(slot);
             // Work waits in the store: wake the claimer once there is room for a batch worth
-            // a store round trip, not for every delivery that ends.
-            if inner.capacity.available_permits() >= inner.claim_threshold()
-                && inner.starved.swap(false, Relaxed)
+            // a store round trip, not for every delivery that ends; the same for the room in
+            // this webhook's share of memory.
+            let engine_room = inner.capacity.available_permits() >= inner.claim_threshold()
+                && inner.starved.swap(false, Relaxed);
+            if engine_room
+                || (health.overflow.load(Relaxed)
+                    && inner.has_room_worth_a_claim(&health, &webhook_id)
+                    && health.overflow.swap(false, Relaxed))
             {
                 inner.wake.notify_one();
             }
         });
+    }
+
+    /// True when a webhook whose deliveries wait in the store has a quarter of its share
+    /// of memory free.
+    fn has_room_worth_a_claim(&self, health: &Health, webhook_id: &str) -> bool {
+        match self.registry.get(webhook_id) {
+            Some(runtime) => {
+                let cap = self.memory_cap(&runtime);
+                let (room, retries) = health.room(cap);
+                room >= (cap / 4).max(1) && retries > 0
+            }
+            None => false,
+        }
     }
 
     /// Room in memory worth a claim while deliveries are still running here: claiming one
@@ -865,64 +980,179 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Claims due deliveries from the store while there is room in memory, then sleeps until
-/// the earliest due time (or a wake-up, or the safety poll).
+/// What the claimer may take now: the webhooks to skip and cap, and when an open circuit
+/// half-opens (its probe is claimed then).
+struct ClaimPlan {
+    shares: ClaimShares,
+    half_opens_at: Option<Millis>,
+}
+
+impl Inner {
+    /// Divides the next claim among webhooks: a webhook with no room left in its share of
+    /// memory, or whose circuit holds requests back, is skipped; one with little room (or
+    /// little room for retries) is capped; a half-open one gets one delivery, its probe.
+    fn claim_plan(&self, now: Millis) -> ClaimPlan {
+        let mut shares = ClaimShares::default();
+        let mut half_opens_at: Option<Millis> = None;
+        // Inactive webhooks are left out: the store holds their deliveries.
+        self.registry.for_each_active(|runtime| {
+            let id = &runtime.record.id;
+            let health = &runtime.health;
+            if let Some(until) = health.holds_back(now) {
+                shares.skip.push(id.clone());
+                if until > now {
+                    half_opens_at = Some(half_opens_at.map_or(until, |t| t.min(until)));
+                }
+                return;
+            }
+            let cap = self.memory_cap(runtime);
+            let (mut room, mut retries) = health.room(cap);
+            if health.half_open(now) {
+                room = room.min(1);
+                retries = retries.min(1);
+            }
+            if room == 0 || retries == 0 {
+                // Skipped until a quarter of its share is free (it wakes the claimer). With
+                // no room for retries its first attempts still come straight from ingest
+                // (retries take half the share at most); left in the claim, its retries
+                // would fill the claim's window of due rows and hide other webhooks' rows.
+                health.overflow.store(true, Relaxed);
+                shares.skip.push(id.clone());
+            } else if room < CLAIM_BATCH as u32 || retries < CLAIM_BATCH as u32 {
+                shares.caps.push(ClaimCap {
+                    webhook_id: id.clone(),
+                    limit: room,
+                    retries,
+                });
+            }
+        });
+        ClaimPlan {
+            shares,
+            half_opens_at,
+        }
+    }
+
+    /// Runs claimed deliveries from memory, each with its room there.
+    fn start_claimed(self: &Arc<Self>, jobs: Vec<DeliveryJob>, permits: &mut OwnedSemaphorePermit) {
+        for job in jobs {
+            let retry = job.attempts > 0;
+            let health = match self.registry.get(&job.webhook_id) {
+                Some(runtime) => runtime.health.clone(),
+                // Deleted meanwhile: the delivery is released at once.
+                None => Arc::new(Health::default()),
+            };
+            let Some(one) = permits.split(1) else {
+                break;
+            };
+            health.reserve(retry);
+            self.spawn_delivery(
+                job,
+                MemorySlot {
+                    _slot: one,
+                    health,
+                    retry,
+                },
+            );
+        }
+    }
+}
+
+/// Claims due deliveries from the store while there is room in memory, divided fairly
+/// among webhooks ([`Inner::claim_plan`]), then sleeps until the earliest due time of a
+/// webhook with room (or a wake-up, or the safety poll).
 async fn claim_loop(inner: Arc<Inner>) {
+    // Woken by the safety poll rather than a due time or a wake-up: look before claiming
+    // (a read), since a claim is a write even when it finds nothing.
+    let mut polled = false;
     loop {
         let mut failed = false;
         let mut full = false;
-        loop {
-            let room = inner.capacity.available_permits().min(CLAIM_BATCH);
-            let busy = inner.metrics.in_memory.load(Relaxed) > 0;
-            if room == 0 || (busy && room < inner.claim_threshold()) {
-                inner.starved.store(true, Relaxed);
-                full = true;
-                break;
-            }
-            let Ok(mut permits) = inner.capacity.clone().try_acquire_many_owned(room as u32) else {
-                break;
-            };
+        let mut claimed_any = false;
+        let mut claimed_up_to = Millis::MIN;
+        if polled {
             let now = inner.now_ms();
-            let req = ClaimRequest {
-                owner: inner.owner.clone(),
-                now,
-                lease_until: now + inner.cfg.lease.as_millis() as Millis,
-                limit: room as u32,
-            };
-            let claimed = tokio::select! {
-                r = inner.store.claim(req) => r,
-                _ = inner.cancel.cancelled() => return,
-            };
-            match claimed {
-                Ok(jobs) => {
-                    let n = jobs.len();
-                    for job in jobs {
-                        if let Some(one) = permits.split(1) {
-                            inner.spawn_delivery(job, one);
+            let skip = inner.claim_plan(now).shares.skip;
+            polled = !matches!(inner.store.next_due_except(skip).await, Ok(Some(d)) if d <= now);
+        }
+        if !polled {
+            loop {
+                let room = inner.capacity.available_permits().min(CLAIM_BATCH);
+                let busy = inner.metrics.in_memory.load(Relaxed) > 0;
+                if room == 0 || (busy && room < inner.claim_threshold()) {
+                    inner.starved.store(true, Relaxed);
+                    full = true;
+                    break;
+                }
+                let Ok(mut permits) = inner.capacity.clone().try_acquire_many_owned(room as u32)
+                else {
+                    break;
+                };
+                let now = inner.now_ms();
+                claimed_up_to = now;
+                let mut shares = inner.claim_plan(now).shares;
+                // Caps no smaller than a claim worth making bind nothing when the claim is
+                // no larger than the smallest: an undivided claim (a plain index range
+                // scan) then.
+                let mut limit = room as u32;
+                let smallest = shares.caps.iter().map(|c| c.limit.min(c.retries)).min();
+                if let Some(smallest) = smallest
+                    && smallest as usize >= inner.claim_threshold().min(MIN_DIVIDED_CLAIM)
+                {
+                    limit = limit.min(smallest);
+                    shares.caps.clear();
+                }
+                let req = ClaimRequest {
+                    owner: inner.owner.clone(),
+                    now,
+                    lease_until: now + inner.cfg.lease.as_millis() as Millis,
+                    limit,
+                    shares,
+                };
+                let claimed = tokio::select! {
+                    r = inner.store.claim(req) => r,
+                    _ = inner.cancel.cancelled() => return,
+                };
+                match claimed {
+                    Ok(jobs) => {
+                        let n = jobs.len();
+                        claimed_any |= n > 0;
+                        inner.start_claimed(jobs, &mut permits);
+                        if n < limit as usize {
+                            break;
                         }
                     }
-                    if n < room {
+                    Err(e) => {
+                        tracing::error!(error = %e, "claiming due deliveries failed; retrying shortly");
+                        failed = true;
                         break;
                     }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "claiming due deliveries failed; retrying shortly");
-                    failed = true;
-                    break;
                 }
             }
         }
         // Memory full: no store read; a delivery ending (or a retry scheduled) wakes us.
-        let due = if failed || full {
+        // Otherwise the earliest due time among the webhooks a claim would not skip.
+        let plan = inner.claim_plan(inner.now_ms());
+        let mut due = if failed || full {
             None
         } else {
-            match inner.store.next_due().await {
+            match inner.store.next_due_except(plan.shares.skip).await {
                 Ok(due) => due,
                 Err(e) => {
                     tracing::error!(error = %e, "reading the next due time failed");
                     None
                 }
             }
+        };
+        // A claim that took nothing though this was due already: it belongs to webhooks
+        // whose share is taken (their retry lane, say). Room coming back wakes us; asking
+        // again every few milliseconds would not help.
+        if !claimed_any && due.is_some_and(|d| d <= claimed_up_to) {
+            due = None;
+        }
+        // An open circuit half-opens: its probe is claimed then.
+        due = match (due, plan.half_opens_at) {
+            (Some(d), Some(h)) => Some(d.min(h)),
+            (d, h) => d.or(h),
         };
         inner.next_due.store(due.unwrap_or(NO_DUE), Relaxed);
         // Read after the store answered: the sleep is measured from when it starts.
@@ -937,9 +1167,11 @@ async fn claim_loop(inner: Arc<Inner>) {
                 (d - now).clamp(MIN_CLAIM_GAP_MS, poll.max(MIN_CLAIM_GAP_MS))
             })
         };
+        let planned = due.is_some_and(|d| d - now <= poll);
+        polled = false;
         tokio::select! {
             _ = inner.wake.notified() => {}
-            _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+            _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => polled = !planned,
             _ = inner.cancel.cancelled() => return,
         }
     }

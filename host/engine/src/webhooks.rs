@@ -2,11 +2,9 @@
 //! breaker and health. Rebuilt from the store at start and on every change.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-
-use tokio::sync::Semaphore;
 
 use super::EngineError;
 use super::metrics::Histogram;
@@ -40,6 +38,8 @@ pub(crate) struct Runtime {
     pub(crate) timeout: Duration,
     pub(crate) max_concurrency: u32,
     pub(crate) health: Arc<Health>,
+    /// Its id, shared: the request pool's key (no allocation per delivery).
+    pub(crate) pool_key: Arc<str>,
     /// Custom headers and user agent, validated once.
     pub(crate) headers: PreparedHeaders,
     /// The URL as attempts record it (a password replaced), computed once.
@@ -50,6 +50,20 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
+    /// How many of its deliveries may be held in memory: the configured share, and for a
+    /// rate-limited webhook no more than two seconds' worth (at least 16), since the rest
+    /// would only wait for their turn in a slot another webhook could use.
+    pub(crate) fn memory_cap(&self, share: u32) -> u32 {
+        match self.record.rate_limit_per_sec {
+            Some(per_sec) => per_sec
+                .saturating_mul(2)
+                .clamp(16, share.max(16))
+                .min(share),
+            None => share,
+        }
+        .max(1)
+    }
+
     pub(crate) fn is_active(&self) -> bool {
         self.record.state == WebhookState::Active
     }
@@ -64,11 +78,16 @@ impl Runtime {
 }
 
 /// Live health of one webhook; survives updates of its record.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Health {
-    pub(crate) concurrency: Arc<Semaphore>,
-    concurrency_limit: AtomicU32,
     pub(crate) in_flight: AtomicU32,
+    /// Its deliveries in memory (queued or in flight), and of those, retries: bounded by the
+    /// webhook's share of memory ([`Runtime::memory_cap`]).
+    pub(crate) queued: AtomicU32,
+    pub(crate) queued_retries: AtomicU32,
+    /// Some of its deliveries wait in the store because its share of memory was full: the
+    /// claimer is woken when room comes back.
+    pub(crate) overflow: AtomicBool,
     pub(crate) succeeded: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) latency: Histogram,
@@ -113,27 +132,67 @@ pub(crate) enum AfterAttempt {
 }
 
 impl Health {
-    fn new(max_concurrency: u32) -> Health {
-        Health {
-            concurrency: Arc::new(Semaphore::new(max_concurrency as usize)),
-            concurrency_limit: AtomicU32::new(max_concurrency),
-            in_flight: AtomicU32::new(0),
-            succeeded: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            latency: Histogram::default(),
-            breaker: Mutex::new(Breaker::default()),
-            rate: Mutex::new(RateState::default()),
+    /// Takes room in memory for one delivery if its share has some (`retry`: in the retry
+    /// lane, at most half the share).
+    pub(crate) fn try_reserve(&self, cap: u32, retry: bool) -> bool {
+        if retry
+            && self
+                .queued_retries
+                .fetch_update(Relaxed, Relaxed, |n| (n < retry_cap(cap)).then_some(n + 1))
+                .is_err()
+        {
+            return false;
+        }
+        let taken = self
+            .queued
+            .fetch_update(Relaxed, Relaxed, |n| (n < cap).then_some(n + 1))
+            .is_ok();
+        if !taken && retry {
+            self.queued_retries.fetch_sub(1, Relaxed);
+        }
+        taken
+    }
+
+    /// Takes room in memory for one delivery a claim brought in (the claim was sized to the
+    /// room, so this is not checked again).
+    pub(crate) fn reserve(&self, retry: bool) {
+        self.queued.fetch_add(1, Relaxed);
+        if retry {
+            self.queued_retries.fetch_add(1, Relaxed);
         }
     }
 
-    /// Grows or shrinks the concurrency limit to `limit`.
-    fn set_concurrency(&self, limit: u32) {
-        let old = self.concurrency_limit.swap(limit, Relaxed);
-        if limit > old {
-            self.concurrency.add_permits((limit - old) as usize);
-        } else if limit < old {
-            self.concurrency.forget_permits((old - limit) as usize);
+    /// Gives back room taken by [`Health::try_reserve`] or [`Health::reserve`].
+    pub(crate) fn unreserve(&self, retry: bool) {
+        self.queued.fetch_sub(1, Relaxed);
+        if retry {
+            self.queued_retries.fetch_sub(1, Relaxed);
         }
+    }
+
+    /// Room left in memory: `(deliveries, retries among them)`.
+    pub(crate) fn room(&self, cap: u32) -> (u32, u32) {
+        let queued = self.queued.load(Relaxed);
+        let retries = self.queued_retries.load(Relaxed);
+        let room = cap.saturating_sub(queued);
+        (room, room.min(retry_cap(cap).saturating_sub(retries)))
+    }
+
+    /// True while the breaker holds every request back (open, or half-open with its probe
+    /// in flight): the claimer leaves the webhook's deliveries in the store.
+    pub(crate) fn holds_back(&self, now: Millis) -> Option<Millis> {
+        let b = lock(&self.breaker);
+        match b.open_until {
+            Some(until) if now < until => Some(until),
+            Some(_) if b.probe_in_flight => Some(now),
+            _ => None,
+        }
+    }
+
+    /// True while the breaker lets through only its probe (open, cool-down over).
+    pub(crate) fn half_open(&self, now: Millis) -> bool {
+        let b = lock(&self.breaker);
+        b.open_until.is_some_and(|until| now >= until)
     }
 
     pub(crate) fn gate(&self, now: Millis) -> Gate {
@@ -141,7 +200,8 @@ impl Health {
         match b.open_until {
             None => Gate::Pass,
             Some(until) if now < until => Gate::HoldUntil(until),
-            Some(_) if b.probe_in_flight => Gate::HoldUntil(now + 1_000),
+            // The probe's result decides: hold until it comes (it kicks the claimer).
+            Some(_) if b.probe_in_flight => Gate::HoldUntil(now),
             Some(_) => {
                 b.probe_in_flight = true;
                 Gate::Probe
@@ -234,6 +294,12 @@ impl Health {
     }
 }
 
+/// Retries may take at most half a webhook's share of memory (at least one), so first
+/// attempts find room during a retry storm.
+pub(crate) fn retry_cap(cap: u32) -> u32 {
+    (cap / 2).max(1)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding these small locks cannot leave them inconsistent.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -280,15 +346,9 @@ impl Registry {
         Ok(runtime)
     }
 
-    fn health_for(&self, id: &str, max_concurrency: u32) -> Arc<Health> {
+    fn health_for(&self, id: &str) -> Arc<Health> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        match inner.health.get(id) {
-            Some(h) => {
-                h.set_concurrency(max_concurrency);
-                h.clone()
-            }
-            None => Arc::new(Health::new(max_concurrency)),
-        }
+        inner.health.get(id).cloned().unwrap_or_default()
     }
 
     pub(crate) fn remove(&self, id: &str) {
@@ -304,12 +364,21 @@ impl Registry {
     }
 
     /// Webhooks subscribed to `event_type` (active and paused; disabled ones are not
-    /// indexed): `(id, active)`.
-    pub(crate) fn matching(&self, event_type: &str, out: &mut Vec<(String, bool)>) {
+    /// indexed): `(id, its runtime if active)`.
+    pub(crate) fn matching(&self, event_type: &str, out: &mut Vec<(String, Option<Arc<Runtime>>)>) {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         for id in inner.index.matches(event_type) {
-            let active = inner.by_id.get(id).is_some_and(|r| r.is_active());
+            let active = inner.by_id.get(id).filter(|r| r.is_active()).cloned();
             out.push((id.clone(), active));
+        }
+    }
+
+    /// Calls `f` with every active webhook, in no particular order, under the registry's
+    /// read lock (`f` must not touch the registry).
+    pub(crate) fn for_each_active(&self, mut f: impl FnMut(&Arc<Runtime>)) {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        for runtime in inner.by_id.values().filter(|r| r.is_active()) {
+            f(runtime);
         }
     }
 
@@ -369,9 +438,10 @@ fn build_runtime(
         .max_concurrency
         .unwrap_or(defaults.max_concurrency)
         .max(1);
-    let health = registry.health_for(&record.id, max_concurrency);
+    let health = registry.health_for(&record.id);
     let headers = sender.prepare_headers(&record.headers);
     Ok(Runtime {
+        pool_key: Arc::from(record.id.as_str()),
         headers,
         shown_url: redact_url(&record.url),
         checked_url: sender.check_url(&record.url).ok(),
@@ -440,7 +510,7 @@ mod tests {
     #[test]
     fn breaker_opens_half_opens_and_closes() {
         let d = defaults();
-        let h = Health::new(4);
+        let h = Health::default();
         assert_eq!(h.gate(0), Gate::Pass);
         for t in 0..3 {
             assert_eq!(h.record(false, true, false, t, &d), AfterAttempt::Fine);
@@ -448,7 +518,11 @@ mod tests {
         assert_eq!(h.gate(10), Gate::HoldUntil(2 + 30_000));
         // Cool-down over: one probe passes, the others wait for it.
         assert_eq!(h.gate(30_002), Gate::Probe);
-        assert_eq!(h.gate(30_003), Gate::HoldUntil(31_003));
+        assert_eq!(
+            h.gate(30_003),
+            Gate::HoldUntil(30_003),
+            "until the probe answers"
+        );
         // The probe fails: open again for a full cool-down.
         h.record(false, true, false, 30_010, &d);
         assert_eq!(h.gate(30_011), Gate::HoldUntil(60_010));
@@ -462,7 +536,7 @@ mod tests {
     #[test]
     fn permanent_failures_do_not_open_the_breaker() {
         let d = defaults();
-        let h = Health::new(4);
+        let h = Health::default();
         for t in 0..10 {
             h.record(false, false, true, t, &d);
         }
@@ -473,7 +547,7 @@ mod tests {
     #[test]
     fn failing_past_the_window_asks_for_auto_disable() {
         let d = defaults();
-        let h = Health::new(4);
+        let h = Health::default();
         assert_eq!(h.record(false, true, false, 0, &d), AfterAttempt::Fine);
         assert_eq!(
             h.record(false, true, false, 3_600_000, &d),
@@ -486,7 +560,7 @@ mod tests {
 
     #[test]
     fn rate_limit_spaces_requests() {
-        let h = Health::new(1);
+        let h = Health::default();
         assert_eq!(h.rate_delay(10, 0.0), Duration::ZERO);
         assert_eq!(h.rate_delay(10, 0.0), Duration::from_millis(100));
         assert_eq!(h.rate_delay(10, 0.0), Duration::from_millis(200));
@@ -494,12 +568,22 @@ mod tests {
         assert_eq!(h.rate_delay(10, 10_000.0), Duration::ZERO);
     }
 
+    /// A webhook's share of memory holds, and retries get at most half of it.
     #[test]
-    fn concurrency_limit_can_change() {
-        let h = Health::new(2);
-        h.set_concurrency(5);
-        assert_eq!(h.concurrency.available_permits(), 5);
-        h.set_concurrency(1);
-        assert_eq!(h.concurrency.available_permits(), 1);
+    fn memory_share_and_retry_lane() {
+        let h = Health::default();
+        for _ in 0..5 {
+            assert!(h.try_reserve(10, true));
+        }
+        assert!(!h.try_reserve(10, true), "retries: half the share");
+        assert_eq!(h.room(10), (5, 0));
+        for _ in 0..5 {
+            assert!(h.try_reserve(10, false));
+        }
+        assert!(!h.try_reserve(10, false));
+        h.unreserve(true);
+        assert_eq!(h.room(10), (1, 1));
+        assert!(h.try_reserve(10, true));
+        assert!(!h.try_reserve(10, false));
     }
 }

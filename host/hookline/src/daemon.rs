@@ -168,6 +168,7 @@ impl Daemon {
         let engine_cfg = EngineConfig {
             workers: d.workers as usize,
             queue_capacity: d.queue_capacity as usize,
+            max_queued_per_webhook: d.max_queued_per_webhook as usize,
             lease: d.lease(),
             timeout: d.timeout(),
             retry: d.retry_policy(),

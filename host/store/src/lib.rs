@@ -117,6 +117,38 @@ pub struct ClaimRequest {
     pub lease_until: Millis,
     /// At most this many.
     pub limit: u32,
+    /// How the claim is divided among webhooks (default: oldest due first, any webhook).
+    pub shares: ClaimShares,
+}
+
+/// How one claim is divided among webhooks, so that one webhook's backlog cannot take a
+/// whole claim: the engine skips the webhooks with no room in memory (or an open circuit)
+/// and caps the ones with little room. Within what is allowed, the oldest due go first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimShares {
+    /// Webhooks none of whose deliveries are claimed.
+    pub skip: Vec<String>,
+    /// At most this many deliveries of these webhooks.
+    pub caps: Vec<ClaimCap>,
+}
+
+impl ClaimShares {
+    /// True when the claim is not divided (any webhook, oldest due first).
+    pub fn is_open(&self) -> bool {
+        self.skip.is_empty() && self.caps.is_empty()
+    }
+}
+
+/// A webhook's share of one claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimCap {
+    /// The webhook.
+    pub webhook_id: String,
+    /// Its deliveries, at most.
+    pub limit: u32,
+    /// Of those, retries (deliveries attempted before) at most: a retry storm cannot take
+    /// the room of first attempts.
+    pub retries: u32,
 }
 
 /// Durable storage. All methods are safe to call concurrently.
@@ -127,7 +159,7 @@ pub trait Store: Send + Sync + 'static {
     fn ingest(&self, events: Vec<NewEvent>) -> BoxFuture<'_, StoreResult<Vec<IngestOutcome>>>;
 
     /// Claims due deliveries (pending, next attempt due, no live lease, webhook active),
-    /// oldest due first, leasing them to `req.owner`.
+    /// oldest due first within `req.shares`, leasing them to `req.owner`.
     fn claim(&self, req: ClaimRequest) -> BoxFuture<'_, StoreResult<Vec<DeliveryJob>>>;
 
     /// Records attempt results and moves deliveries to their new status, clearing leases.
@@ -155,6 +187,10 @@ pub trait Store: Send + Sync + 'static {
         webhook: WebhookRecord,
         expected_version: u64,
     ) -> BoxFuture<'_, StoreResult<WebhookRecord>>;
+
+    /// Like [`Store::next_due`], leaving out the deliveries of the webhooks in `except` (those
+    /// a divided claim would skip: [`ClaimShares::skip`]).
+    fn next_due_except(&self, except: Vec<String>) -> BoxFuture<'_, StoreResult<Option<Millis>>>;
 
     /// One webhook.
     fn get_webhook(&self, id: String) -> BoxFuture<'_, StoreResult<Option<WebhookRecord>>>;

@@ -60,6 +60,7 @@ mod tests;
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -122,6 +123,8 @@ const PRUNE_STEP: u32 = 1000;
 pub struct SqliteStore {
     path: PathBuf,
     commands: mpsc::Sender<Msg>,
+    /// Write commands sent to the writer, and their weight (rows, roughly).
+    written: (AtomicU64, AtomicU64),
     writer: Option<JoinHandle<()>>,
     readers: Arc<ReadPool>,
 }
@@ -165,11 +168,18 @@ impl SqliteStore {
         .map_err(|e| StoreError::Backend(format!("cannot start the store writer: {e}")))?;
         tracing::debug!(path = %path.display(), "Opened the SQLite store.");
         Ok(SqliteStore {
+            written: Default::default(),
             path: path.to_owned(),
             commands,
             writer: Some(writer),
             readers,
         })
+    }
+
+    /// Write commands run so far and their total weight (the rows they write, roughly):
+    /// how busy the engine keeps the writer, for tests and diagnostics.
+    pub fn write_counts(&self) -> (u64, u64) {
+        (self.written.0.load(Relaxed), self.written.1.load(Relaxed))
     }
 
     /// The database file.
@@ -225,6 +235,8 @@ impl SqliteStore {
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        self.written.0.fetch_add(1, Relaxed);
+        self.written.1.fetch_add(weight as u64, Relaxed);
         let op = Op::new(input, weight, containment, run, reply);
         self.commands
             .send(Msg::Run(Box::new(op)))
@@ -325,6 +337,13 @@ impl Store for SqliteStore {
         expected_version: u64,
     ) -> BoxFuture<'_, StoreResult<WebhookRecord>> {
         Box::pin(self.write((webhook, expected_version), 1, write::update_webhook))
+    }
+
+    fn next_due_except(&self, except: Vec<String>) -> BoxFuture<'_, StoreResult<Option<Millis>>> {
+        Box::pin(
+            self.readers
+                .run(move |conn| read::next_due_except(conn, &except)),
+        )
     }
 
     fn get_webhook(&self, id: String) -> BoxFuture<'_, StoreResult<Option<WebhookRecord>>> {

@@ -43,16 +43,46 @@ pub enum Scenario {
     Flaky,
     /// Events queued while the webhook is paused (receiver "down"), then drained.
     Backlog,
+    /// A healthy webhook's latency beside a hanging one and a rate-limited backlog, on the
+    /// default `[delivery]` settings (see [`ISOLATION`]).
+    Isolation,
+}
+
+/// The `isolation` scenario's neighbours: `hang` never answers (timeout 10 s), `slow` is
+/// limited to 5 requests a second with a large backlog; the healthy webhook gets
+/// `--events` events (default 200) at 20 a second, and its latency is the figure.
+pub const ISOLATION: Isolation = Isolation {
+    hang_events: 40,
+    hang_timeout_seconds: 10,
+    slow_events: 20_000,
+    slow_rate_per_second: 5,
+    ok_rate_per_second: 20,
+};
+
+/// See [`ISOLATION`].
+#[derive(Debug, Clone, Copy)]
+pub struct Isolation {
+    /// Events for the hanging webhook.
+    pub hang_events: usize,
+    /// Its request timeout.
+    pub hang_timeout_seconds: u64,
+    /// Events queued for the rate-limited webhook.
+    pub slow_events: usize,
+    /// Its rate limit.
+    pub slow_rate_per_second: u32,
+    /// The healthy webhook's publishing rate.
+    pub ok_rate_per_second: u32,
 }
 
 impl Scenario {
     /// Every scenario, in reporting order.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Plain,
         Scenario::Plugin,
         Scenario::Fanout,
         Scenario::Flaky,
         Scenario::Backlog,
+        Scenario::Isolation,
     ];
 
     /// Its name on the command line.
@@ -63,6 +93,7 @@ impl Scenario {
             Scenario::Fanout => "fanout",
             Scenario::Flaky => "flaky",
             Scenario::Backlog => "backlog",
+            Scenario::Isolation => "isolation",
         }
     }
 
@@ -284,6 +315,7 @@ fn default_events(s: Scenario) -> usize {
         Scenario::Fanout => 100,
         Scenario::Flaky => 10_000,
         Scenario::Backlog => 1_000_000,
+        Scenario::Isolation => 200,
     }
 }
 
@@ -299,9 +331,15 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
         scenarios: Vec::new(),
     };
     for &scenario in &opts.scenarios {
-        let events = opts.events.unwrap_or_else(|| default_events(scenario));
+        let events = match (scenario, opts.events) {
+            // Published at a fixed rate: at most 1,000 (50 s), whatever the others get.
+            (Scenario::Isolation, Some(n)) => n.min(1_000),
+            (_, Some(n)) => n,
+            (_, None) => default_events(scenario),
+        };
         let mut s = run_scenario(opts, scenario, events).await?;
-        s.ratio_to_baseline = if baseline > 0.0 {
+        // The healthy webhook's rate is the publisher's: no ratio to a baseline.
+        s.ratio_to_baseline = if baseline > 0.0 && scenario != Scenario::Isolation {
             s.deliveries_per_sec / baseline
         } else {
             0.0
@@ -322,9 +360,13 @@ fn client(concurrency: usize) -> Result<reqwest::Client, BenchError> {
 }
 
 fn event_json(out: &mut String, seq: usize, pad: &str) {
+    typed_event_json(out, "bench.event", seq, pad);
+}
+
+fn typed_event_json(out: &mut String, event_type: &str, seq: usize, pad: &str) {
     let _ = write!(
         out,
-        r#"{{"type":"bench.event","resource":{{"id":"r{seq}","type":"bench"}},"data":{{"seq":{seq},"sent_us":{},"pad":"{pad}"}}}}"#,
+        r#"{{"type":"{event_type}","resource":{{"id":"r{seq}","type":"bench"}},"data":{{"seq":{seq},"sent_us":{},"pad":"{pad}"}}}}"#,
         now_us()
     );
 }
@@ -430,6 +472,19 @@ impl Child {
             Scenario::Flaky => (10, "[1]"),
             _ => (3, "[1, 2]"),
         };
+        // The isolation scenario runs on the defaults a new user gets.
+        let delivery = match scenario {
+            Scenario::Isolation => String::new(),
+            _ => format!(
+                "workers = {workers}\n\
+                 max_concurrency_per_webhook = {workers}\n\
+                 max_attempts = {attempts}\n\
+                 retry_schedule_seconds = {schedule}\n\
+                 retry_jitter = 0.0\n\
+                 queue_capacity = 20000\n\
+                 breaker_failure_threshold = 1000000\n"
+            ),
+        };
         let config = format!(
             r#"
 [server]
@@ -441,13 +496,7 @@ path = "{dir}/hookline.db"
 [security]
 allowed_networks = ["127.0.0.0/8"]
 [delivery]
-workers = {workers}
-max_concurrency_per_webhook = {workers}
-max_attempts = {attempts}
-retry_schedule_seconds = {schedule}
-retry_jitter = 0.0
-queue_capacity = 20000
-breaker_failure_threshold = 1000000
+{delivery}
 [log]
 level = "warn"
 "#,
@@ -777,6 +826,9 @@ async fn run_scenario(
     scenario: Scenario,
     events: usize,
 ) -> Result<ScenarioReport, BenchError> {
+    if scenario == Scenario::Isolation {
+        return run_isolation(opts, events).await;
+    }
     let webhooks = match scenario {
         Scenario::Fanout => opts.webhooks.max(1),
         _ => 1,
@@ -914,4 +966,109 @@ async fn run_scenario(
 
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// Posts `{"events":[…]}` of `event_type` events numbered `seqs`.
+async fn post_typed(
+    child: &Child,
+    event_type: &str,
+    seqs: std::ops::Range<usize>,
+    pad: &str,
+) -> Result<(), BenchError> {
+    let mut body = String::from(r#"{"events":["#);
+    let first = seqs.start;
+    for seq in seqs {
+        if seq > first {
+            body.push(',');
+        }
+        typed_event_json(&mut body, event_type, seq, pad);
+    }
+    body.push_str("]}");
+    let resp = child
+        .http
+        .post(format!("{}/v1/events/batch", child.url))
+        .bearer_auth(&child.token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| BenchError::Daemon(e.to_string()))?;
+    let status = resp.status();
+    if status.as_u16() != 202 {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(BenchError::Daemon(format!(
+            "ingest answered {status}: {text}"
+        )));
+    }
+    Ok(())
+}
+
+/// The `isolation` scenario ([`ISOLATION`]): the healthy webhook's event-to-delivery
+/// latency while its neighbours hang and drain a backlog. `deliveries_per_sec` is the
+/// healthy webhook's (its publishing rate when nothing holds it back).
+async fn run_isolation(opts: &BenchOptions, events: usize) -> Result<ScenarioReport, BenchError> {
+    let iso = ISOLATION;
+    let ledger = Arc::new(Ledger::new(events));
+    let stop = CancellationToken::new();
+    let addr = receiver::start(ledger.clone(), stop.clone())
+        .await
+        .map_err(|e| BenchError::Io(e.to_string()))?;
+    let child = Arc::new(Child::start(opts, Scenario::Isolation).await?);
+    for spec in [
+        serde_json::json!({
+            "id": "hang", "url": format!("http://{addr}/hang"), "events": ["hang.*"],
+            "timeout_seconds": iso.hang_timeout_seconds,
+        }),
+        serde_json::json!({
+            "id": "slow", "url": format!("http://{addr}/slow"), "events": ["slow.*"],
+            "rate_limit_per_second": iso.slow_rate_per_second,
+        }),
+        serde_json::json!({
+            "id": "ok", "url": format!("http://{addr}/hook"), "events": ["bench.*"],
+            "scheme": "standard",
+        }),
+    ] {
+        child
+            .call(reqwest::Method::POST, "/v1/webhooks", Some(spec))
+            .await?;
+    }
+    let pad = "x".repeat(opts.body_bytes.saturating_sub(200));
+    post_typed(&child, "hang.event", 0..iso.hang_events, &pad).await?;
+    let batch = opts.batch.max(1);
+    for first in (0..iso.slow_events).step_by(batch) {
+        let last = (first + batch).min(iso.slow_events);
+        post_typed(&child, "slow.event", first..last, &pad).await?;
+    }
+
+    let (cpu0, _) = child.usage();
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / f64::from(iso.ok_rate_per_second.max(1)));
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for seq in 0..events {
+        tick.tick().await;
+        post_typed(&child, "bench.event", seq..seq + 1, &pad).await?;
+    }
+    let accepted_per_sec = events as f64 / started.elapsed().as_secs_f64();
+    wait_delivered(&ledger, Scenario::Isolation, events, 1, false, &child).await?;
+    let elapsed = started.elapsed();
+    let (cpu1, _) = child.usage();
+    let published = (events + iso.hang_events + iso.slow_events) as u64;
+    let ledger_report = ledger_report(&child, &ledger, published, 1).await?;
+    let (_, peak_rss_mb) = child.usage();
+    stop.cancel();
+    Ok(ScenarioReport {
+        scenario: Scenario::Isolation.name().to_owned(),
+        events: events as u64,
+        webhooks: 3,
+        accepted_per_sec,
+        deliveries_per_sec: events as f64 / elapsed.as_secs_f64(),
+        latency_p50_ms: ledger.latency_quantile_ms(0.5),
+        latency_p99_ms: ledger.latency_quantile_ms(0.99),
+        latency_p999_ms: ledger.latency_quantile_ms(0.999),
+        peak_rss_mb,
+        cpu_seconds_per_1000: (cpu1 - cpu0) / events as f64 * 1000.0,
+        ledger: ledger_report,
+        ..ScenarioReport::default()
+    })
 }

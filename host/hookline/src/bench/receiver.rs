@@ -141,6 +141,12 @@ async fn receive(State(ledger): State<Arc<Ledger>>, body: Bytes) -> StatusCode {
     StatusCode::OK
 }
 
+/// Never answers: the request hangs until the client gives up (or the receiver stops).
+async fn hang() -> StatusCode {
+    std::future::pending::<()>().await;
+    StatusCode::OK
+}
+
 /// Starts the receiver on a loopback port in this process.
 pub(crate) async fn start(
     ledger: Arc<Ledger>,
@@ -150,6 +156,10 @@ pub(crate) async fn start(
     let addr = listener.local_addr()?;
     let app = Router::new()
         .route("/hook", post(receive))
+        // The isolation scenario's neighbours: one never answers, one answers at once
+        // without being counted.
+        .route("/hang", post(hang))
+        .route("/slow", post(|| async { StatusCode::OK }))
         .with_state(ledger);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)

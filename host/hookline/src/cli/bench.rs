@@ -13,11 +13,12 @@ use hookline::example_plugins::find_redact_plugin;
 /// Arguments of `hookline bench`.
 #[derive(Debug, Args)]
 pub(super) struct BenchArgs {
-    /// Scenario to run (repeatable): plain, plugin, fanout, flaky, backlog. Default: all
-    /// (plugin only when a plugin is given or found).
+    /// Scenario to run (repeatable): plain, plugin, fanout, flaky, backlog, isolation.
+    /// Default: all (plugin only when a plugin is given or found).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
-    /// Events per scenario (default: each scenario's own; backlog 1,000,000).
+    /// Events per scenario (default: each scenario's own; backlog 1,000,000; isolation
+    /// publishes at 20/s, 200 by default and at most 1,000).
     #[arg(long)]
     events: Option<usize>,
     /// Concurrent publishers, the daemon's workers and the baseline client's concurrency.
@@ -35,6 +36,10 @@ pub(super) struct BenchArgs {
     /// Plugin for the plugin scenario (default: the built `redact` example, if found).
     #[arg(long)]
     plugin: Option<PathBuf>,
+    /// The `hookline` binary to run as the daemon (default: this one): compares another
+    /// build with the same publisher, receiver and scenarios.
+    #[arg(long, value_name = "FILE")]
+    daemon_binary: Option<PathBuf>,
     /// Where the daemon's SQLite store lives.
     #[arg(long, value_enum, default_value_t = StoreArg::Sqlite)]
     store: StoreArg,
@@ -70,7 +75,7 @@ pub(super) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             match Scenario::parse(name) {
                 Some(s) => out.push(s),
                 None => bail!(
-                    "unknown scenario `{name}` (expected plain, plugin, fanout, flaky or backlog)"
+                    "unknown scenario `{name}` (expected plain, plugin, fanout, flaky, backlog or isolation)"
                 ),
             }
         }
@@ -88,7 +93,10 @@ pub(super) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             StoreArg::Sqlite => StoreChoice::Sqlite,
             StoreArg::Memory => StoreChoice::Memory,
         },
-        hookline: std::env::current_exe().context("locating the hookline binary")?,
+        hookline: match args.daemon_binary {
+            Some(path) => path,
+            None => std::env::current_exe().context("locating the hookline binary")?,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -233,9 +233,13 @@ pub struct DeliveryConfig {
     pub breaker_cooldown_seconds: u64,
     /// Continuous failure that disables a webhook, in seconds; 0 = never.
     pub auto_disable_after_seconds: u64,
-    /// Requests in flight at once for one webhook (`workers` unless set).
+    /// Requests in flight at once for one webhook (a quarter of `workers` unless set).
     #[serde(default)]
     pub max_concurrency_per_webhook: u32,
+    /// Deliveries of one webhook held in memory at most (a quarter of `queue_capacity`
+    /// unless set).
+    #[serde(default)]
+    pub max_queued_per_webhook: u32,
     /// Age at which delivered rows are pruned, in hours; 0 = keep.
     pub retention_hours: u64,
     /// How long a rotated-out secret keeps signing, in seconds.
@@ -692,7 +696,13 @@ fn load_from(
         && index.get("delivery.max_concurrency_per_webhook").is_none()
     {
         // Clamped: an invalid `workers` is reported once, not twice.
-        config.delivery.max_concurrency_per_webhook = config.delivery.workers.clamp(1, MAX_WORKERS);
+        config.delivery.max_concurrency_per_webhook =
+            (config.delivery.workers / 4).clamp(1, MAX_WORKERS);
+    }
+    if config.delivery.max_queued_per_webhook == 0
+        && index.get("delivery.max_queued_per_webhook").is_none()
+    {
+        config.delivery.max_queued_per_webhook = (config.delivery.queue_capacity / 4).max(1);
     }
     config.delivery.user_agent = config
         .delivery

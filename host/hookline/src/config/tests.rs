@@ -65,8 +65,11 @@ fn defaults_match_the_origin() {
     assert_eq!(d.retry_schedule_seconds, None);
     assert_eq!(d.timeout(), Duration::from_secs(30));
     assert_eq!(d.max_payload_bytes, 10 * 1024 * 1024);
-    assert_eq!(d.workers, 4);
-    assert_eq!(d.max_concurrency_per_webhook, 4);
+    // Departs from the origin's 4 workers: requests in flight are cheap tasks, and a
+    // webhook's share (a quarter) must leave room for the others.
+    assert_eq!(d.workers, 64);
+    assert_eq!(d.max_concurrency_per_webhook, 16);
+    assert_eq!(d.max_queued_per_webhook, 2_500);
     assert_eq!(
         d.user_agent,
         format!("Hookline/{}", env!("CARGO_PKG_VERSION"))
@@ -115,7 +118,16 @@ fn default_is_loading_without_file_or_env() {
 fn dependent_defaults_follow_their_key() {
     let c = load("[server]\ndata_dir = \"/var/lib/hookline\"\n[delivery]\nworkers = 32\n").unwrap();
     assert_eq!(c.store.path, PathBuf::from("/var/lib/hookline/hookline.db"));
-    assert_eq!(c.delivery.max_concurrency_per_webhook, 32);
+    assert_eq!(
+        c.delivery.max_concurrency_per_webhook, 8,
+        "a quarter of workers"
+    );
+    let c = load("[delivery]\nworkers = 2\nqueue_capacity = 100\n").unwrap();
+    assert_eq!(c.delivery.max_concurrency_per_webhook, 1, "at least one");
+    assert_eq!(
+        c.delivery.max_queued_per_webhook, 25,
+        "a quarter of queue_capacity"
+    );
     let c =
         load("[store]\npath = \"db/x.db\"\n[delivery]\nmax_concurrency_per_webhook = 2\n").unwrap();
     assert_eq!(c.store.path, PathBuf::from("db/x.db"));
@@ -201,7 +213,8 @@ fn the_contract_snippet_parses_with_the_exponential_schedule() {
     assert_eq!(w.headers.get("X-Team").map(String::as_str), Some("billing"));
     assert_eq!(w.timeout(&c.delivery), Duration::from_secs(5));
     assert!(w.enabled);
-    assert_eq!(w.concurrency(&c.delivery), 4);
+    // A quarter of the snippet's 4 workers: one webhook cannot take every slot.
+    assert_eq!(w.concurrency(&c.delivery), 1);
     let policy = w.retry_policy(&c.delivery);
     assert_eq!(policy.max_attempts, 5);
     assert_eq!(policy.schedule, c.delivery.schedule());
@@ -303,7 +316,7 @@ fn env_overrides_integers_and_beats_the_file() {
     )
     .unwrap();
     assert_eq!(c.delivery.workers, 16);
-    assert_eq!(c.delivery.max_concurrency_per_webhook, 16);
+    assert_eq!(c.delivery.max_concurrency_per_webhook, 4);
     let c = load_env("", &[("HOOKLINE_SERVER_MAX_REQUEST_BYTES", "1_048_576")]).unwrap();
     assert_eq!(c.server.max_request_bytes, 1 << 20);
 }
@@ -1084,6 +1097,7 @@ fn every_section_key_can_be_set_from_the_env() {
                     "url" => "postgres://localhost/h".to_owned(),
                     "encryption_key_file" => "/etc/key".to_owned(),
                     "retry_schedule_seconds" => "5,300".to_owned(),
+                    "max_queued_per_webhook" => "100".to_owned(),
                     "max_concurrency_per_webhook" => "2".to_owned(),
                     "cache_dir" => "/var/cache/hookline/plugins".to_owned(),
                     other => panic!("no sample value for {section}.{other}"),

@@ -224,6 +224,12 @@ impl<'a> Checker<'a> {
             );
         }
         self.range("delivery.queue_capacity", d.queue_capacity, 1, 10_000_000);
+        self.range(
+            "delivery.max_queued_per_webhook",
+            d.max_queued_per_webhook,
+            1,
+            d.queue_capacity.max(1),
+        );
         self.range("delivery.lease_seconds", d.lease_seconds, 10, DAY_SECS);
         if d.lease_seconds <= d.timeout_seconds {
             self.fail(

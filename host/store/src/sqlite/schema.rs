@@ -44,7 +44,7 @@ const APPLICATION_ID: i64 = 0x486B_4C6E;
 
 /// The schema scripts, oldest first; the schema version is how many have been applied.
 /// Never edit a released script: append a new one.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const V1: &str = r#"
 CREATE TABLE webhooks (
@@ -198,6 +198,15 @@ ALTER TABLE attempts_v2 RENAME TO attempts;
 /// racing another never silently undoes it. Existing rows start at 1.
 const V3: &str = r#"
 ALTER TABLE webhooks ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+"#;
+
+/// `deliveries_due` carries the webhook id: a claim divided among webhooks (and
+/// `next_due` leaving some out) passes over the due rows of a webhook it skips in the index
+/// alone, without reading each row, so a skipped webhook's backlog of thousands costs the
+/// claim a few hundred microseconds rather than a row read each.
+const V4: &str = r#"
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due ON deliveries (due_at, webhook_id) WHERE status = 'pending' AND held = 0;
 "#;
 
 /// Log frames (4 KiB pages) past which the writer completes a checkpoint itself (16 MiB).

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use rusqlite::{Connection, OpenFlags};
 
 use super::*;
+use crate::{ClaimCap, ClaimShares};
 use hookline_core::ids::new_id_at;
 use hookline_core::model::{DeliveryStatus, ErrorKind, Lease, NewDelivery};
 use hookline_core::signing::Scheme;
@@ -69,6 +70,7 @@ fn event(at: Millis, key: Option<&str>, webhooks: &[&str]) -> NewEvent {
             .map(|w| NewDelivery {
                 id: new_id_at("dlv", at),
                 webhook_id: (*w).to_owned(),
+                leased: true,
             })
             .collect(),
         lease: None,
@@ -81,6 +83,7 @@ fn claim_req(now: Millis, limit: u32) -> ClaimRequest {
         now,
         lease_until: now + 30_000,
         limit,
+        shares: ClaimShares::default(),
     }
 }
 
@@ -428,6 +431,7 @@ async fn a_lease_keeps_others_away_until_it_ends() {
         now: T0 + 10,
         lease_until: T0 + 1_000,
         limit: 1,
+        shares: ClaimShares::default(),
     };
     let first = store.claim(req).await.unwrap();
     assert_eq!(first.len(), 1);
@@ -437,6 +441,7 @@ async fn a_lease_keeps_others_away_until_it_ends() {
         now: T0 + 500,
         lease_until: T0 + 9_000,
         limit: 10,
+        shares: ClaimShares::default(),
     };
     let second = store.claim(other).await.unwrap();
     assert_eq!(second.len(), 1);
@@ -1640,6 +1645,7 @@ async fn throughput() {
                     now: T0 + 10_000_000,
                     lease_until: T0 + 10_030_000,
                     limit: 512,
+                    shares: ClaimShares::default(),
                 };
                 let jobs = store.claim(req).await.unwrap();
                 if jobs.is_empty() {
@@ -1781,4 +1787,60 @@ async fn a_version_2_store_gives_its_webhooks_version_1() {
     let read = store.get_webhook("a".to_owned()).await.unwrap().unwrap();
     assert_eq!(read.version, 1);
     assert_eq!(store.update_webhook(read, 1).await.unwrap().version, 2);
+}
+
+/// A divided claim: skipped webhooks give nothing, capped ones at most their cap (and their
+/// retries at most the retry cap), the rest oldest due first; `next_due_except` leaves the
+/// skipped ones out.
+#[tokio::test]
+async fn divided_claims_skip_and_cap_webhooks() {
+    let (_dir, store) = setup("shares", &["a", "b", "c"]).await;
+    // Ten events for `a`, then two for each of `b` and `c`: an open claim of four would
+    // take `a`'s oldest four.
+    let mut events: Vec<NewEvent> = (0..10).map(|i| event(T0 + i, None, &["a"])).collect();
+    events.extend((10..12).map(|i| event(T0 + i, None, &["b", "c"])));
+    store.ingest(events).await.unwrap();
+    let cap = |id: &str, limit, retries| ClaimCap {
+        webhook_id: id.to_owned(),
+        limit,
+        retries,
+    };
+    let mut req = claim_req(T0 + 100, 4);
+    req.shares = ClaimShares {
+        skip: vec!["b".to_owned()],
+        caps: vec![cap("a", 1, 1)],
+    };
+    let got = store.claim(req).await.unwrap();
+    let ids: Vec<&str> = got.iter().map(|j| j.webhook_id.as_str()).collect();
+    assert_eq!(ids, ["a", "c", "c"], "a capped at one, b skipped");
+
+    assert_eq!(
+        store
+            .next_due_except(vec!["a".to_owned(), "b".to_owned()])
+            .await
+            .unwrap(),
+        Some(T0 + 100 + 30_000),
+        "only c's, leased"
+    );
+    assert_eq!(
+        store.next_due_except(vec!["a".to_owned()]).await.unwrap(),
+        Some(T0 + 10)
+    );
+
+    // Retries have a lane of their own: fail a's claimed one so it is due again as a retry.
+    let failed = result(&got[0], DeliveryStatus::Pending, T0 + 100, Some(T0 + 150));
+    store.complete(vec![failed]).await.unwrap();
+    let mut req = claim_req(T0 + 200, 100);
+    req.shares = ClaimShares {
+        skip: Vec::new(),
+        caps: vec![cap("a", 3, 0)],
+    };
+    let got = store.claim(req).await.unwrap();
+    let a: Vec<u32> = got
+        .iter()
+        .filter(|j| j.webhook_id == "a")
+        .map(|j| j.attempts)
+        .collect();
+    assert_eq!(a, [0, 0, 0], "no retry of a: its retry cap is 0");
+    assert_eq!(got.iter().filter(|j| j.webhook_id == "b").count(), 2);
 }

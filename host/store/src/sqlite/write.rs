@@ -139,7 +139,7 @@ pub(super) fn ingest(ctx: &mut WriteCtx, events: Vec<NewEvent>) -> Outcome<Vec<I
             let lease = event
                 .lease
                 .as_ref()
-                .filter(|_| status == DeliveryStatus::Pending);
+                .filter(|_| delivery.leased && status == DeliveryStatus::Pending);
             let due_at = lease.map_or(event.received_at, |l| l.until.max(event.received_at));
             insert_delivery
                 .execute(params![
@@ -220,23 +220,85 @@ fn plan_ingest(conn: &Connection, events: &[NewEvent]) -> Outcome<Vec<Planned>> 
     Ok(plan)
 }
 
-/// Claims due deliveries, oldest due first, leasing them to the claimer.
+/// Claims due deliveries, oldest due first within the request's shares, leasing them to
+/// the claimer.
 pub(super) fn claim(ctx: &mut WriteCtx, req: ClaimRequest) -> Outcome<Vec<DeliveryJob>> {
     if req.limit == 0 {
         return Ok(Vec::new());
     }
     let conn = &ctx.conn;
-    // `due_at` already accounts for live leases and `held` for inactive webhooks, so this is
-    // a range scan of `deliveries_due` that stops after `limit` rows.
-    let mut select = conn.prepare_cached(
-        "SELECT d.id, d.event_id, d.event_type, d.webhook_id, d.attempts, e.received_at, e.payload \
-         FROM deliveries AS d INDEXED BY deliveries_due \
-         CROSS JOIN events AS e ON e.id = d.event_id \
-         WHERE d.status = 'pending' AND d.held = 0 AND d.due_at <= ?1 \
-         ORDER BY d.due_at LIMIT ?2",
-    )?;
     let mut jobs: Vec<DeliveryJob> = Vec::with_capacity(req.limit.min(4096) as usize);
-    let mut rows = select.query(params![req.now, req.limit])?;
+    // `due_at` already accounts for live leases and `held` for inactive webhooks, so an open
+    // claim is a range scan of `deliveries_due` that stops after `limit` rows.
+    if req.shares.is_open() {
+        let mut select = conn.prepare_cached(
+            "SELECT d.id, d.event_id, d.event_type, d.webhook_id, d.attempts, e.received_at, \
+             e.payload \
+             FROM deliveries AS d INDEXED BY deliveries_due \
+             CROSS JOIN events AS e ON e.id = d.event_id \
+             WHERE d.status = 'pending' AND d.held = 0 AND d.due_at <= ?1 \
+             ORDER BY d.due_at LIMIT ?2",
+        )?;
+        read_jobs(select.query(params![req.now, req.limit])?, &mut jobs)?;
+    } else {
+        // A divided claim scans the oldest due rows of the webhooks not skipped (at most a
+        // few times `limit`: a capped webhook's backlog is passed over within that window,
+        // and the next claim, which skips it once full, goes further), numbers each
+        // webhook's rows (and its retries) in due order, and keeps those within the caps.
+        let skip = serde_json::to_string(&req.shares.skip)?;
+        let caps: serde_json::Map<String, serde_json::Value> = req
+            .shares
+            .caps
+            .iter()
+            .map(|c| {
+                (
+                    c.webhook_id.clone(),
+                    serde_json::json!([c.limit, c.retries]),
+                )
+            })
+            .collect();
+        let caps = serde_json::Value::Object(caps).to_string();
+        let scan = req.limit.saturating_mul(4);
+        let mut select = conn.prepare_cached(
+            "WITH due AS MATERIALIZED ( \
+               SELECT d.id, d.event_id, d.event_type, d.webhook_id, d.attempts, d.due_at \
+               FROM deliveries AS d INDEXED BY deliveries_due \
+               WHERE d.status = 'pending' AND d.held = 0 AND d.due_at <= ?1 \
+               AND d.webhook_id NOT IN (SELECT value FROM json_each(?3)) \
+               ORDER BY d.due_at LIMIT ?5 \
+             ), ranked AS ( \
+               SELECT *, \
+                 row_number() OVER (PARTITION BY webhook_id ORDER BY due_at) AS n, \
+                 row_number() OVER (PARTITION BY webhook_id, attempts > 0 ORDER BY due_at) AS lane_n \
+               FROM due \
+             ) \
+             SELECT r.id, r.event_id, r.event_type, r.webhook_id, r.attempts, e.received_at, \
+               e.payload \
+             FROM ranked AS r \
+             CROSS JOIN events AS e ON e.id = r.event_id \
+             LEFT JOIN json_each(?4) AS cap ON cap.key = r.webhook_id \
+             WHERE cap.key IS NULL OR (r.n <= json_extract(cap.value, '$[0]') \
+               AND (r.attempts = 0 OR r.lane_n <= json_extract(cap.value, '$[1]'))) \
+             ORDER BY r.due_at, r.event_id LIMIT ?2",
+        )?;
+        read_jobs(
+            select.query(params![req.now, req.limit, skip, caps, scan])?,
+            &mut jobs,
+        )?;
+    }
+    let mut lease = conn.prepare_cached(
+        "UPDATE deliveries SET lease_owner = ?2, lease_until = ?3, \
+         due_at = max(next_attempt_at, ?3) WHERE id = ?1",
+    )?;
+    for job in &jobs {
+        lease.execute(params![job.id, req.owner, req.lease_until])?;
+    }
+    Ok(jobs)
+}
+
+/// Reads claimed rows (`id, event_id, event_type, webhook_id, attempts, received_at,
+/// payload`) into jobs.
+fn read_jobs(mut rows: rusqlite::Rows<'_>, jobs: &mut Vec<DeliveryJob>) -> Outcome<()> {
     while let Some(row) = rows.next()? {
         let event_id: String = row.get(1)?;
         // Fan-out deliveries of one event are due together: share one copy of the payload.
@@ -254,15 +316,7 @@ pub(super) fn claim(ctx: &mut WriteCtx, req: ClaimRequest) -> Outcome<Vec<Delive
             received_at: row.get(5)?,
         });
     }
-    drop(rows);
-    let mut lease = conn.prepare_cached(
-        "UPDATE deliveries SET lease_owner = ?2, lease_until = ?3, \
-         due_at = max(next_attempt_at, ?3) WHERE id = ?1",
-    )?;
-    for job in &jobs {
-        lease.execute(params![job.id, req.owner, req.lease_until])?;
-    }
-    Ok(jobs)
+    Ok(())
 }
 
 /// Refuses records that ask for a status a delivery cannot be stored in (`in_flight` is

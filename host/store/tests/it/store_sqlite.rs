@@ -54,6 +54,7 @@ fn event(n: i64) -> NewEvent {
         deliveries: vec![NewDelivery {
             id: format!("dlv_{n:08}"),
             webhook_id: "a".to_owned(),
+            leased: true,
         }],
         lease: None,
     }
@@ -79,6 +80,7 @@ async fn the_sqlite_store_keeps_its_state_across_a_restart() {
             now: T0 + 100,
             lease_until: T0 + 60_000,
             limit: 4,
+            shares: Default::default(),
         })
         .await
         .unwrap();

@@ -1,0 +1,418 @@
+//! Request slots shared fairly among webhooks.
+//!
+//! The engine sends at most `workers` requests at once, and each webhook at most its own
+//! `max_concurrency`. When the slots run out, the next free one does not go to whoever asked
+//! first (a webhook with thousands of deliveries queued would take every slot that frees,
+//! and one whose receiver hangs would keep them) but to the waiting webhook holding the
+//! fewest, then to the one that got a slot longest ago: max-min fairness, so every webhook
+//! with work gets an equal share of the pool and a hanging or slow one keeps only its own.
+//!
+//! Within a webhook, first attempts and retries are two lanes ([`Flow`]) compared the same
+//! way, so a retry storm takes at most half of its webhook's slots while first attempts
+//! wait.
+//!
+//! A webhook's limit may change while its requests are in flight: a lowered limit holds as
+//! soon as enough of them end (no new slot goes to it meanwhile), a raised one hands out
+//! slots at once.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+use super::lock;
+
+/// Who asks for a slot: a webhook's first attempts, or its retries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Flow {
+    pub(crate) webhook: Arc<str>,
+    pub(crate) retry: bool,
+}
+
+/// The engine's request slots.
+#[derive(Debug)]
+pub(crate) struct FairPool {
+    state: Mutex<PoolState>,
+}
+
+/// A waiting flow's place in line: its webhook's slots held, its own, when it last got
+/// one (smallest first).
+type Place = (usize, usize, u64, Flow);
+
+#[derive(Debug)]
+struct PoolState {
+    /// Slots nobody holds.
+    free: usize,
+    /// Slots held and the limit, per webhook with slots held or asked for.
+    webhooks: HashMap<Arc<str>, WebhookUse>,
+    /// Slots held and requests waiting, per flow with either.
+    flows: HashMap<Flow, FlowState>,
+    /// The flows with requests waiting whose webhook is under its limit, fairest first:
+    /// a grant costs a few B-tree steps however many webhooks wait.
+    ready: BTreeSet<Place>,
+    /// Slots granted so far: orders flows by how long ago they last got one.
+    granted: u64,
+}
+
+#[derive(Debug)]
+struct WebhookUse {
+    held: usize,
+    limit: usize,
+}
+
+#[derive(Debug, Default)]
+struct FlowState {
+    held: usize,
+    waiting: VecDeque<oneshot::Sender<Slot>>,
+    last_grant: u64,
+    /// Its entry in `ready`, if it has one.
+    place: Option<Place>,
+}
+
+/// One request slot. Dropping it gives it back (to the next flow in line, if any waits).
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// `None` once given back (or handed over while the pool is locked).
+    held: Option<(Arc<FairPool>, Flow)>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some((pool, flow)) = self.held.take() {
+            pool.release(&flow);
+        }
+    }
+}
+
+impl FairPool {
+    pub(crate) fn new(slots: usize) -> Arc<FairPool> {
+        Arc::new(FairPool {
+            state: Mutex::new(PoolState {
+                free: slots.max(1),
+                webhooks: HashMap::new(),
+                flows: HashMap::new(),
+                ready: BTreeSet::new(),
+                granted: 0,
+            }),
+        })
+    }
+
+    /// Waits for a slot for `flow`, whose webhook may hold at most `limit` at once. Dropping
+    /// the future gives up its place in line.
+    pub(crate) async fn acquire(self: &Arc<Self>, flow: Flow, limit: u32) -> Slot {
+        let waiting = {
+            let mut st = lock(&self.state);
+            let limit = limit.max(1) as usize;
+            let webhook = st
+                .webhooks
+                .entry(flow.webhook.clone())
+                .or_insert(WebhookUse { held: 0, limit });
+            webhook.limit = limit;
+            let under_limit = webhook.held < webhook.limit;
+            // Free slots exist only when nobody eligible waits (every release and limit
+            // change hands them out), so taking one now jumps no queue.
+            if st.free > 0 && under_limit {
+                st.free -= 1;
+                return self.grant(&mut st, flow);
+            }
+            let (tx, rx) = oneshot::channel();
+            st.flows
+                .entry(flow.clone())
+                .or_default()
+                .waiting
+                .push_back(tx);
+            st.requeue(&flow.webhook);
+            rx
+        };
+        match waiting.await {
+            Ok(slot) => slot,
+            // The pool is never dropped while a request waits on it (it lives as long as the
+            // engine, and every waiter holds the engine).
+            Err(_) => unreachable!("the request pool went away with requests waiting"),
+        }
+    }
+
+    /// Sets a webhook's limit (its `max_concurrency` changed), handing out slots if it rose.
+    pub(crate) fn set_limit(self: &Arc<Self>, webhook: &str, limit: u32) {
+        let mut st = lock(&self.state);
+        let Some(w) = st.webhooks.get_mut(webhook) else {
+            return;
+        };
+        w.limit = limit.max(1) as usize;
+        let webhook: Arc<str> = Arc::from(webhook);
+        st.requeue(&webhook);
+        self.hand_out(&mut st);
+    }
+
+    /// Slots free now (for tests and metrics).
+    #[cfg(test)]
+    pub(crate) fn free(&self) -> usize {
+        lock(&self.state).free
+    }
+
+    /// Slots held by a webhook now.
+    #[cfg(test)]
+    pub(crate) fn held_by(&self, webhook: &str) -> usize {
+        lock(&self.state)
+            .webhooks
+            .get(webhook)
+            .map_or(0, |w| w.held)
+    }
+
+    fn grant(self: &Arc<Self>, st: &mut PoolState, flow: Flow) -> Slot {
+        st.granted += 1;
+        let granted = st.granted;
+        if let Some(w) = st.webhooks.get_mut(&flow.webhook) {
+            w.held += 1;
+        }
+        let f = st.flows.entry(flow.clone()).or_default();
+        f.held += 1;
+        f.last_grant = granted;
+        st.requeue(&flow.webhook);
+        Slot {
+            held: Some((self.clone(), flow)),
+        }
+    }
+
+    fn release(self: &Arc<Self>, flow: &Flow) {
+        let mut st = lock(&self.state);
+        st.free += 1;
+        st.unhold(flow);
+        self.hand_out(&mut st);
+        st.forget_idle(flow);
+    }
+
+    /// Gives free slots to waiting flows, fairest first, while both last.
+    fn hand_out(self: &Arc<Self>, st: &mut PoolState) {
+        while st.free > 0 {
+            let Some(place) = st.ready.pop_first() else {
+                return;
+            };
+            let flow = place.3;
+            let tx = st.flows.get_mut(&flow).and_then(|f| {
+                f.place = None;
+                f.waiting.pop_front()
+            });
+            let Some(tx) = tx.filter(|tx| !tx.is_closed()) else {
+                st.requeue(&flow.webhook);
+                st.forget_idle(&flow);
+                continue;
+            };
+            st.free -= 1;
+            let slot = self.grant(st, flow.clone());
+            if let Err(mut slot) = tx.send(slot) {
+                // It stopped waiting just now: take the slot back without `Drop` (the pool
+                // is locked) and try the next one.
+                slot.held = None;
+                st.free += 1;
+                st.unhold(&flow);
+                st.forget_idle(&flow);
+            }
+        }
+    }
+}
+
+impl PoolState {
+    /// One slot of `flow` given back.
+    fn unhold(&mut self, flow: &Flow) {
+        if let Some(f) = self.flows.get_mut(flow) {
+            f.held -= 1;
+        }
+        if let Some(w) = self.webhooks.get_mut(&flow.webhook) {
+            w.held -= 1;
+        }
+        self.requeue(&flow.webhook);
+    }
+
+    /// Puts the webhook's flows back in line at their current places (their counts
+    /// changed), or out of it (nobody waiting, or the webhook at its limit).
+    fn requeue(&mut self, webhook: &Arc<str>) {
+        let Some(w) = self.webhooks.get(webhook) else {
+            return;
+        };
+        let (held, under_limit) = (w.held, w.held < w.limit);
+        for retry in [false, true] {
+            let flow = Flow {
+                webhook: webhook.clone(),
+                retry,
+            };
+            let Some(f) = self.flows.get_mut(&flow) else {
+                continue;
+            };
+            if let Some(place) = f.place.take() {
+                self.ready.remove(&place);
+            }
+            // Waiters that gave up leave closed senders at the front.
+            while f.waiting.front().is_some_and(|tx| tx.is_closed()) {
+                f.waiting.pop_front();
+            }
+            if under_limit && !f.waiting.is_empty() {
+                let place = (held, f.held, f.last_grant, flow);
+                self.ready.insert(place.clone());
+                f.place = Some(place);
+            }
+        }
+    }
+
+    /// Forgets a flow (and its webhook) that holds nothing and has nobody waiting.
+    fn forget_idle(&mut self, flow: &Flow) {
+        if let Some(f) = self.flows.get(flow)
+            && f.held == 0
+            && f.waiting.iter().all(|tx| tx.is_closed())
+        {
+            if let Some(place) = &f.place {
+                self.ready.remove(place);
+            }
+            self.flows.remove(flow);
+        }
+        let other = Flow {
+            webhook: flow.webhook.clone(),
+            retry: !flow.retry,
+        };
+        if !self.flows.contains_key(flow)
+            && !self.flows.contains_key(&other)
+            && self
+                .webhooks
+                .get(&flow.webhook)
+                .is_some_and(|w| w.held == 0)
+        {
+            self.webhooks.remove(&flow.webhook);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn flow(webhook: &str, retry: bool) -> Flow {
+        Flow {
+            webhook: webhook.into(),
+            retry,
+        }
+    }
+
+    /// Spawns a request waiting for a slot; the returned channel gets the slot once granted.
+    fn wait_for(
+        pool: &Arc<FairPool>,
+        f: Flow,
+        limit: u32,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<Slot> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let slot = pool.acquire(f, limit).await;
+            let _ = tx.send(slot);
+        });
+        rx
+    }
+
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// A webhook holding every slot (its receiver hangs) does not get the next one while
+    /// another webhook waits, however many more of its own requests asked first.
+    #[tokio::test]
+    async fn a_freed_slot_goes_to_the_webhook_holding_fewest() {
+        let pool = FairPool::new(4);
+        let mut hang = Vec::new();
+        for _ in 0..4 {
+            hang.push(pool.acquire(flow("hang", false), 8).await);
+        }
+        assert_eq!(pool.free(), 0);
+        // Ten more of hang's wait, then one of ok's.
+        let hang_waiting: Vec<_> = (0..10)
+            .map(|_| wait_for(&pool, flow("hang", false), 8))
+            .collect();
+        settle().await;
+        let mut ok = wait_for(&pool, flow("ok", false), 8);
+        settle().await;
+        drop(hang.pop());
+        settle().await;
+        let _ok_slot = ok.try_recv().expect("ok got the freed slot");
+        assert_eq!(pool.held_by("hang"), 3);
+        assert_eq!(pool.held_by("ok"), 1);
+        drop(hang.pop());
+        settle().await;
+        assert_eq!(
+            pool.held_by("hang"),
+            3,
+            "no one else waits: hang's next one goes"
+        );
+        drop(hang_waiting);
+    }
+
+    /// Retries and first attempts of one webhook are lanes: with both waiting, slots
+    /// alternate instead of going to whichever queued first.
+    #[tokio::test]
+    async fn retries_do_not_starve_first_attempts() {
+        let pool = FairPool::new(1);
+        let first = pool.acquire(flow("a", true), 4).await;
+        let mut retries: Vec<_> = (0..5)
+            .map(|_| wait_for(&pool, flow("a", true), 4))
+            .collect();
+        settle().await;
+        let mut fresh = wait_for(&pool, flow("a", false), 4);
+        settle().await;
+        drop(first);
+        settle().await;
+        let _fresh_slot = fresh.try_recv().expect("the first attempt goes next");
+        assert!(retries.iter_mut().all(|r| r.try_recv().is_err()));
+    }
+
+    /// A webhook's limit holds inside the pool: lowered with slots in use, no new slot goes
+    /// to it until it is under the new limit; raised, waiting requests get slots at once.
+    #[tokio::test]
+    async fn a_webhook_limit_holds_when_lowered_and_hands_out_when_raised() {
+        let pool = FairPool::new(16);
+        let mut held = Vec::new();
+        for _ in 0..6 {
+            held.push(pool.acquire(flow("a", false), 6).await);
+        }
+        let mut waiting: Vec<_> = (0..6)
+            .map(|_| wait_for(&pool, flow("a", false), 6))
+            .collect();
+        settle().await;
+        pool.set_limit("a", 2);
+        held.truncate(3);
+        settle().await;
+        assert_eq!(
+            pool.held_by("a"),
+            3,
+            "over the new limit: nothing handed out"
+        );
+        held.truncate(1);
+        settle().await;
+        assert_eq!(pool.held_by("a"), 2, "one handed out to reach the limit");
+        pool.set_limit("a", 10);
+        settle().await;
+        assert_eq!(pool.held_by("a"), 7, "every waiting request got one");
+        let got: usize = waiting
+            .iter_mut()
+            .map(|r| usize::from(r.try_recv().is_ok()))
+            .sum();
+        assert_eq!(got, 6);
+    }
+
+    /// A request that stops waiting (shutdown, a cancelled task) loses its place and no
+    /// slot is lost with it.
+    #[tokio::test]
+    async fn giving_up_while_waiting_loses_no_slot() {
+        let pool = FairPool::new(1);
+        let held = pool.acquire(flow("a", false), 4).await;
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(1), pool.acquire(flow("b", false), 4)).await;
+        assert!(gave_up.is_err());
+        drop(held);
+        assert_eq!(pool.free(), 1);
+        let again = pool.acquire(flow("c", false), 4).await;
+        assert_eq!(pool.free(), 0);
+        drop(again);
+        assert_eq!(pool.free(), 1);
+    }
+}
