@@ -4,8 +4,10 @@
 //! `max_concurrency`. When the slots run out, the next free one does not go to whoever asked
 //! first (a webhook with thousands of deliveries queued would take every slot that frees,
 //! and one whose receiver hangs would keep them) but to the waiting webhook holding the
-//! fewest, then to the one that got a slot longest ago: max-min fairness, so every webhook
-//! with work gets an equal share of the pool and a hanging or slow one keeps only its own.
+//! fewest, and among those to the request waiting longest: max-min fairness, so every
+//! webhook with work gets an equal share of the pool and a hanging or slow one keeps only
+//! its own, while equals are served in order (deliveries complete near the order they were
+//! stored in, which keeps the store's commits compact).
 //!
 //! Within a webhook, first attempts and retries are two lanes ([`Flow`]) compared the same
 //! way, so a retry storm takes at most half of its webhook's slots while first attempts
@@ -35,9 +37,9 @@ pub(crate) struct FairPool {
     state: Mutex<PoolState>,
 }
 
-/// A waiting flow's place in line: its webhook's slots held, its own, when it last got
-/// one (smallest first).
-type Place = (usize, usize, u64, Flow);
+/// A waiting flow's place in line, smallest first: its webhook's slots held, its own, the
+/// arrival of its first waiting request, and whether it yields to its webhook's other lane.
+type Place = (usize, usize, u64, bool, Flow);
 
 #[derive(Debug)]
 struct PoolState {
@@ -50,8 +52,10 @@ struct PoolState {
     /// The flows with requests waiting whose webhook is under its limit, fairest first:
     /// a grant costs a few B-tree steps however many webhooks wait.
     ready: BTreeSet<Place>,
-    /// Slots granted so far: orders flows by how long ago they last got one.
+    /// Slots granted so far.
     granted: u64,
+    /// Requests that asked so far: orders waiting requests by arrival.
+    arrivals: u64,
 }
 
 #[derive(Debug)]
@@ -63,7 +67,8 @@ struct WebhookUse {
 #[derive(Debug, Default)]
 struct FlowState {
     held: usize,
-    waiting: VecDeque<oneshot::Sender<Slot>>,
+    /// Requests waiting, each with its arrival number.
+    waiting: VecDeque<(u64, oneshot::Sender<Slot>)>,
     last_grant: u64,
     /// Its entry in `ready`, if it has one.
     place: Option<Place>,
@@ -93,6 +98,7 @@ impl FairPool {
                 flows: HashMap::new(),
                 ready: BTreeSet::new(),
                 granted: 0,
+                arrivals: 0,
             }),
         })
     }
@@ -116,11 +122,13 @@ impl FairPool {
                 return self.grant(&mut st, flow);
             }
             let (tx, rx) = oneshot::channel();
+            st.arrivals += 1;
+            let arrival = st.arrivals;
             st.flows
                 .entry(flow.clone())
                 .or_default()
                 .waiting
-                .push_back(tx);
+                .push_back((arrival, tx));
             st.requeue(&flow.webhook);
             rx
         };
@@ -161,13 +169,12 @@ impl FairPool {
 
     fn grant(self: &Arc<Self>, st: &mut PoolState, flow: Flow) -> Slot {
         st.granted += 1;
-        let granted = st.granted;
         if let Some(w) = st.webhooks.get_mut(&flow.webhook) {
             w.held += 1;
         }
         let f = st.flows.entry(flow.clone()).or_default();
         f.held += 1;
-        f.last_grant = granted;
+        f.last_grant = st.granted;
         st.requeue(&flow.webhook);
         Slot {
             held: Some((self.clone(), flow)),
@@ -188,10 +195,10 @@ impl FairPool {
             let Some(place) = st.ready.pop_first() else {
                 return;
             };
-            let flow = place.3;
+            let flow = place.4;
             let tx = st.flows.get_mut(&flow).and_then(|f| {
                 f.place = None;
-                f.waiting.pop_front()
+                f.waiting.pop_front().map(|(_, tx)| tx)
             });
             let Some(tx) = tx.filter(|tx| !tx.is_closed()) else {
                 st.requeue(&flow.webhook);
@@ -231,7 +238,10 @@ impl PoolState {
             return;
         };
         let (held, under_limit) = (w.held, w.held < w.limit);
-        for retry in [false, true] {
+        // Each lane's first waiting request (after dropping those that gave up) and when
+        // the lane was last served.
+        let mut fronts = [None, None];
+        for (i, retry) in [false, true].into_iter().enumerate() {
             let flow = Flow {
                 webhook: webhook.clone(),
                 retry,
@@ -242,13 +252,35 @@ impl PoolState {
             if let Some(place) = f.place.take() {
                 self.ready.remove(&place);
             }
-            // Waiters that gave up leave closed senders at the front.
-            while f.waiting.front().is_some_and(|tx| tx.is_closed()) {
+            while f.waiting.front().is_some_and(|(_, tx)| tx.is_closed()) {
                 f.waiting.pop_front();
             }
-            if under_limit && !f.waiting.is_empty() {
-                let place = (held, f.held, f.last_grant, flow);
-                self.ready.insert(place.clone());
+            if let Some((arrival, _)) = f.waiting.front() {
+                fronts[i] = Some((*arrival, f.last_grant, f.held));
+            }
+        }
+        if !under_limit {
+            return;
+        }
+        // First come, first served among equals; with both lanes waiting, the lane served
+        // last goes right behind the other one's first request, so the lanes alternate.
+        for (i, retry) in [false, true].into_iter().enumerate() {
+            let Some((arrival, last_grant, lane_held)) = fronts[i] else {
+                continue;
+            };
+            let (order, behind) = match fronts[1 - i] {
+                Some((other, other_grant, _)) if last_grant > other_grant => {
+                    (arrival.max(other), true)
+                }
+                _ => (arrival, false),
+            };
+            let flow = Flow {
+                webhook: webhook.clone(),
+                retry,
+            };
+            let place = (held, lane_held, order, behind, flow.clone());
+            self.ready.insert(place.clone());
+            if let Some(f) = self.flows.get_mut(&flow) {
                 f.place = Some(place);
             }
         }
@@ -258,7 +290,7 @@ impl PoolState {
     fn forget_idle(&mut self, flow: &Flow) {
         if let Some(f) = self.flows.get(flow)
             && f.held == 0
-            && f.waiting.iter().all(|tx| tx.is_closed())
+            && f.waiting.iter().all(|(_, tx)| tx.is_closed())
         {
             if let Some(place) = &f.place {
                 self.ready.remove(place);
