@@ -96,8 +96,10 @@
 //! A plugin crate that derives `serde` traits through the re-export names it with
 //! `#[serde(crate = "hookline_guest::serde")]`, as above; or it depends on `serde` itself.
 //!
-//! Rules of the sandbox: the plugin has no filesystem, network, clock, environment or
-//! randomness (the host grants none), runs under a fuel (instruction) budget, a memory cap
+//! Rules of the sandbox: the plugin has no filesystem, network or environment (the host
+//! grants none); its clocks read the attempt's time, frozen for the call, and its random
+//! bytes are derived from the delivery (deterministic, not secret: never make keys from
+//! them). It runs under a fuel (instruction) budget, a memory cap
 //! and a wall-clock deadline, and starts from a fresh instance for every delivery, so
 //! nothing carries over between events. A panic is a trap (with `panic = "abort"`); the SDK
 //! first sends the panic message to the host's log at error level.

@@ -72,6 +72,13 @@ pub struct TransformInput {
     pub webhook_url: String,
     /// The webhook's `plugin_config`, JSON text (`{}` when none).
     pub config: String,
+    /// The delivery the call is for (`dlv_…`), empty for a test run: with the event and
+    /// webhook ids it seeds what the plugin's `wasi:random` returns (deterministic, not
+    /// secret).
+    pub delivery_id: String,
+    /// When this attempt started, Unix milliseconds: what the plugin's clocks read, frozen
+    /// for the call. `None` (a test run) reads the host's clock once when the call starts.
+    pub attempted_at_ms: Option<i64>,
 }
 
 /// The stored payload (`event::Payload`'s JSON), read without re-encoding `data` or
@@ -155,7 +162,19 @@ impl TransformInput {
             webhook_id: webhook_id.to_owned(),
             webhook_url: webhook_url.to_owned(),
             config: config.to_owned(),
+            delivery_id: String::new(),
+            attempted_at_ms: None,
         })
+    }
+
+    /// The same input, for one attempt of delivery `delivery_id` started at
+    /// `attempted_at_ms` (Unix milliseconds; the attempt's timestamp header): the plugin's
+    /// clocks read that time and its random bytes derive from the delivery.
+    #[must_use]
+    pub fn for_attempt(mut self, delivery_id: &str, attempted_at_ms: i64) -> TransformInput {
+        self.delivery_id = delivery_id.to_owned();
+        self.attempted_at_ms = Some(attempted_at_ms);
+        self
     }
 
     /// The input for a test run (`hookline plugin run --event FILE`): `json` is either an
@@ -200,6 +219,8 @@ impl TransformInput {
             webhook_id: webhook_id.to_owned(),
             webhook_url: webhook_url.to_owned(),
             config: config.to_owned(),
+            delivery_id: String::new(),
+            attempted_at_ms: None,
         })
     }
 }

@@ -168,7 +168,7 @@ async fn send(
         None => None,
         // The call's own state is boxed (`TransformFuture`): every delivery task (thousands
         // may wait in memory) would otherwise reserve room for it, plugin or not.
-        Some(path) => match transform(inner, runtime, job, path).await {
+        Some(path) => match transform(inner, runtime, job, path, started_at).await {
             Ok(TransformOutput::Send {
                 body,
                 content_type,
@@ -240,6 +240,7 @@ async fn transform(
     runtime: &Runtime,
     job: &DeliveryJob,
     path: &str,
+    started_at: Millis,
 ) -> Result<TransformOutput, PluginError> {
     let Some(plugins) = &inner.cfg.plugins else {
         return Err(PluginError::Load {
@@ -254,7 +255,9 @@ async fn transform(
         &runtime.record.id,
         &runtime.record.url,
         config,
-    )?;
+    )?
+    // The plugin's clocks read the attempt's time (the timestamp header's), frozen.
+    .for_attempt(&job.id, started_at);
     Arc::clone(plugins)
         .transform(std::path::Path::new(path), input)
         .await

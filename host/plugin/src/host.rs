@@ -7,6 +7,7 @@ use wasmtime::ResourceLimiter;
 
 use super::bindings::PluginImports;
 use super::bindings::hookline::plugin::types::{Host as TypesHost, Level};
+use super::wasi::WasiAnswers;
 
 /// Lines a plugin may log per call; the rest are counted and reported in one warning.
 pub const MAX_LOG_LINES: u32 = 32;
@@ -15,10 +16,11 @@ pub const MAX_LOG_LINE_BYTES: usize = 1024;
 /// The last this-many bytes a plugin wrote to stdout/stderr are kept (for trap messages).
 pub(super) const MAX_CAPTURED_OUTPUT: usize = 2048;
 /// Table elements an instance may grow to (function tables of ordinary plugins hold a few
-/// hundred entries).
+/// hundred entries, CPython's about 10,000).
 const MAX_TABLE_ELEMENTS: usize = 100_000;
-/// Instances, tables and memories per store: a component built by Rust has a handful.
-const MAX_INSTANCES: usize = 64;
+/// Core instances, tables and memories per store: at least the pool's per-component limits
+/// (`runtime.rs`), which are what binds.
+const MAX_INSTANCES: usize = 128;
 const MAX_TABLES: usize = 64;
 const MAX_MEMORIES: usize = 8;
 
@@ -28,13 +30,21 @@ pub(super) struct HostState {
     pub(super) log: LogSink,
     /// What the plugin wrote to stdout and stderr (the tail).
     pub(super) output: Vec<u8>,
+    /// The WASI shim's clock and random answers for this call.
+    pub(super) answers: WasiAnswers,
 }
 
 impl HostState {
-    pub(super) fn new(memory_cap: usize, plugin: Arc<str>, webhook: Arc<str>) -> HostState {
+    pub(super) fn new(
+        memory_cap: usize,
+        plugin: Arc<str>,
+        webhook: Arc<str>,
+        answers: WasiAnswers,
+    ) -> HostState {
         HostState {
             limiter: Limiter {
                 memory_cap,
+                total: 0,
                 denied: None,
             },
             log: LogSink {
@@ -45,6 +55,7 @@ impl HostState {
                 last_error: None,
             },
             output: Vec::new(),
+            answers,
         }
     }
 
@@ -72,26 +83,32 @@ impl HostState {
     }
 }
 
-/// Caps linear memory; remembers a refused growth so the error says "memory", not "trap".
+/// Caps the linear memory of a call, all of its memories together (a component built by a
+/// JavaScript or Python toolchain has several); remembers a refused growth so the error says
+/// "memory", not "trap".
 pub(super) struct Limiter {
     memory_cap: usize,
-    /// The size a refused `memory.grow` asked for.
+    /// The bytes of every memory of the call so far (creation counts as growth from zero).
+    total: usize,
+    /// The total a refused growth asked for.
     pub(super) denied: Option<usize>,
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_cap {
-            self.denied = Some(desired);
+        let total = self.total.saturating_add(desired.saturating_sub(current));
+        if total > self.memory_cap {
+            self.denied = Some(total);
             // An error (not `Ok(false)`) traps at once: the guest's allocator would otherwise
             // abort with a less precise trap, or worse, carry on without the memory.
             wasmtime::bail!("memory cap of {} bytes reached", self.memory_cap);
         }
+        self.total = total;
         Ok(true)
     }
 
@@ -195,7 +212,13 @@ mod tests {
     use super::*;
 
     fn state() -> HostState {
-        HostState::new(1 << 20, "p.wasm".into(), "hook".into())
+        let input = hookline_core::transform::TransformInput::default();
+        HostState::new(
+            1 << 20,
+            "p.wasm".into(),
+            "hook".into(),
+            WasiAnswers::for_call(&input),
+        )
     }
 
     #[test]
@@ -243,7 +266,31 @@ mod tests {
     fn memory_growth_past_the_cap_is_refused_and_remembered() {
         let mut s = state();
         assert!(s.limiter.memory_growing(0, 1 << 20, None).unwrap());
-        assert!(s.limiter.memory_growing(0, (1 << 20) + 1, None).is_err());
+        assert!(
+            s.limiter
+                .memory_growing(1 << 20, (1 << 20) + 1, None)
+                .is_err()
+        );
         assert_eq!(s.limiter.denied, Some((1 << 20) + 1));
+    }
+
+    #[test]
+    fn the_cap_counts_every_memory_of_the_call() {
+        let mut s = state();
+        // Two memories created at 256 KiB each, then the first grows to 768 KiB: 1 MiB in all.
+        assert!(s.limiter.memory_growing(0, 256 << 10, None).unwrap());
+        assert!(s.limiter.memory_growing(0, 256 << 10, None).unwrap());
+        assert!(
+            s.limiter
+                .memory_growing(256 << 10, 768 << 10, None)
+                .unwrap()
+        );
+        // One more page of either is over.
+        assert!(
+            s.limiter
+                .memory_growing(256 << 10, (256 << 10) + 65536, None)
+                .is_err()
+        );
+        assert_eq!(s.limiter.denied, Some((1 << 20) + 65536));
     }
 }

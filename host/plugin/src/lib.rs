@@ -66,24 +66,35 @@
 //!   the receiver's circuit breaker.
 //!
 //! ## WASI: a deny-by-default shim, not `wasmtime-wasi`
-//! A Rust `wasm32-wasip2` plugin imports a dozen WASI 0.2 interfaces (environment, exit,
-//! stdio, streams, clocks, random, filesystem) even when it never does I/O, because its
-//! standard library is linked against them. The host does not link `wasmtime-wasi`: it
-//! defines those imports itself (`plugin/wasi.rs`), from the plugin's own import list, with
-//! nothing granted:
+//! A plugin imports a dozen WASI 0.2 interfaces (environment, exit, stdio, streams, clocks,
+//! random, filesystem, with JavaScript runtimes HTTP too) even when it never does I/O,
+//! because its language runtime (Rust's standard library, wasi-libc, QuickJS,
+//! StarlingMonkey, CPython) is linked against them, and most runtimes read the clock and
+//! seed a generator from random bytes when they start. The host does not link
+//! `wasmtime-wasi`: it defines those imports itself (`plugin/wasi.rs`), from the plugin's
+//! own import list, with nothing granted that reaches outside the call:
 //! - the environment, the arguments and the preopened directories are empty, the initial
 //!   directory is none, no stream is a terminal;
 //! - `stdout` and `stderr` are captured into a small per-call buffer (always ready, never
 //!   blocking), so a panic message reaches the error of the failed delivery instead of being
 //!   lost;
-//! - `insecure-seed` (the seed of `HashMap` hashing) returns a fixed value, so hash maps work
-//!   and stay deterministic;
-//! - everything else (clocks, random bytes, files, sockets, `stdin`, `exit`) traps with a
-//!   message naming the function. The product promises no filesystem, network, clock or
-//!   randomness, and here that holds by construction: there is no host code behind those
-//!   imports at all.
+//! - the wall clock and the monotonic clock read the attempt's time
+//!   ([`TransformInput::attempted_at_ms`], the time of its timestamp header), frozen for the
+//!   call: two reads give the same instant, a sleep returns at once;
+//! - `wasi:random` (random, insecure, insecure-seed) returns bytes derived from the delivery:
+//!   SHA-256 in counter mode over its delivery, event and webhook ids. The same delivery gets
+//!   the same bytes on every attempt (so `Math.random()` or Python's `random` work and a
+//!   plugin stays a function of its input); **they are not secret**: anyone who knows the
+//!   ids can compute them, so a plugin must not make keys or tokens from them;
+//! - everything else (files, sockets, HTTP, `stdin`, `exit`) traps with a message naming the
+//!   function. The product promises no filesystem, network or sockets, and here that holds
+//!   by construction: there is no host code behind those imports at all.
 //!
-//! Reasons: nothing to misconfigure (wasmtime-wasi always provides clocks and random bytes),
+//! The pool is sized for what the standard toolchains produce (up to 64 core instances, 4
+//! memories and 8 tables per component: the table and its costs are in `runtime.rs`), and
+//! the memory cap counts every memory of a call together.
+//!
+//! Reasons: nothing to misconfigure (wasmtime-wasi always provides the real clocks and random bytes),
 //! calls stay plain synchronous code (wasmtime-wasi's synchronous bindings block on a Tokio
 //! runtime internally, which panics when called from an async task), no per-call WASI
 //! context to build, and a smaller build. A plugin importing anything outside `wasi:*` and
@@ -163,7 +174,8 @@ pub struct PluginLimits {
     pub fuel: u64,
     /// Wall-clock time the call may take, instantiation included: [`DEFAULT_DEADLINE`].
     pub deadline: Duration,
-    /// Linear memory the instance may grow to: [`DEFAULT_MEMORY_BYTES`]. At most
+    /// Linear memory the instance may grow to, all of its memories together:
+    /// [`DEFAULT_MEMORY_BYTES`]. At most
     /// [`PluginRuntimeConfig::max_memory_bytes`].
     pub memory_bytes: usize,
 }

@@ -16,6 +16,7 @@ use super::bindings::hookline::plugin::types::Outcome;
 use super::cache::DiskCache;
 use super::host::{HostState, sanitize};
 use super::loader::{LoadedPlugin, Loader};
+use super::wasi::WasiAnswers;
 use super::{
     MAX_REASON_BYTES, PluginError, PluginLimits, PluginRuntimeConfig, PluginStats, TransformInput,
     TransformOutput, truncate,
@@ -30,10 +31,28 @@ const MAX_PLUGIN_HEADERS: usize = 64;
 /// Longest URL or content type a plugin may return.
 const MAX_URL_BYTES: usize = 4096;
 const MAX_CONTENT_TYPE_BYTES: usize = 256;
-/// Core instances per component: a Rust component has a handful (the plugin, its shims).
-const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 16;
-/// Memories and tables per component (the plugin's own, plus an adapter's if it has one).
-const MAX_MEMORIES_PER_COMPONENT: u32 = 2;
+/// Core module instances per component. What the standard toolchains produce, counted
+/// (core modules instantiated, per component):
+///
+/// | toolchain | core instances | memories | tables |
+/// |---|---:|---:|---:|
+/// | Rust `wasm32-wasip2`, C (wasi-libc + `wasm-component-ld`) | 3-4 | 1 | 1-2 |
+/// | JavaScript: ComponentizeJS 0.23 (StarlingMonkey) | 4 | 1 | 2 |
+/// | JavaScript: componentize-qjs 0.4 `--sync` (`--stub-wasi`) | 8 (11) | 2 (3) | 2 (3) |
+/// | Python: componentize-py 0.25 (`--stub-wasi`) | 14 (38) | 1 | 2 |
+///
+/// A core instance costs nothing until it exists (its state is allocated on
+/// instantiation), so the limit only needs headroom: CPython with native extensions adds a
+/// module per library.
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+/// Memories per component. Each memory slot of the pool reserves address space for the
+/// largest memory plus a guard (about 4 GiB on 64-bit hosts; reserved, not resident), so
+/// the pool reserves `slots × 4 × 4 GiB`: 64 GiB for the daemon's default 4 workers, 2 TiB
+/// at the most 128 slots, of the 128 TiB a Linux process may map (it was half that with 2). Resident memory grows only with use: each slot
+/// used keeps at most [`KEEP_RESIDENT_BYTES`] per memory.
+const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
+/// Tables per component. A table slot is `20_000` elements of 8 bytes, mapped but untouched
+/// until used: `slots × 8 × 160 KiB` of address space.
 const MAX_TABLES_PER_COMPONENT: u32 = 8;
 /// Linear memory kept resident (reset with `memset`, or only the touched pages with
 /// `PAGEMAP_SCAN`) instead of being returned to the kernel when a slot is freed: a small
@@ -194,7 +213,7 @@ impl PluginRuntime {
         let _slot = self.gate.enter();
         let _ticking = self.ticker.enter();
         let started = Instant::now();
-        let (mut store, memory_cap) = self.store(plugin, &input.webhook_id, limits)?;
+        let (mut store, memory_cap) = self.store(plugin, &input, limits)?;
         store.set_epoch_deadline(self.deadline_ticks(limits.deadline));
         store.epoch_deadline_trap();
         let (event, target, config) = super::input::into_wit(input);
@@ -221,7 +240,7 @@ impl PluginRuntime {
         let _slot = self.gate.enter_async().await;
         let _ticking = self.ticker.enter();
         let started = Instant::now();
-        let (mut store, memory_cap) = self.store(plugin, &input.webhook_id, limits)?;
+        let (mut store, memory_cap) = self.store(plugin, &input, limits)?;
         // Called at every tick: yield to the executor, or trap once the deadline passed.
         // Measured on the clock rather than counted in ticks, as time spent yielded counts.
         let deadline = limits.deadline;
@@ -246,17 +265,23 @@ impl PluginRuntime {
         self.finish(plugin, &store, result, started, limits, memory_cap)
     }
 
-    /// A fresh store for one call of `plugin`, with its fuel and memory cap.
+    /// A fresh store for one call of `plugin` on `input`, with its fuel, memory cap and
+    /// WASI answers (the attempt's time, the delivery's random stream).
     fn store(
         &self,
         plugin: &LoadedPlugin,
-        webhook: &str,
+        input: &TransformInput,
         limits: &PluginLimits,
     ) -> Result<(Store<HostState>, usize), PluginError> {
         let memory_cap = limits.memory_bytes.min(self.cfg.max_memory_bytes);
         let mut store = Store::new(
             &self.engine,
-            HostState::new(memory_cap, plugin.label().clone(), Arc::from(webhook)),
+            HostState::new(
+                memory_cap,
+                plugin.label().clone(),
+                Arc::from(input.webhook_id.as_str()),
+                WasiAnswers::for_call(input),
+            ),
         );
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(limits.fuel).map_err(|e| PluginError::Trap {

@@ -1,6 +1,8 @@
-//! A deny-by-default WASI 0.2 shim: the imports a Rust `wasm32-wasip2` plugin carries,
-//! defined from the plugin's own import list, with nothing granted (see the module docs of
-//! [`super`] for why this is not `wasmtime-wasi`).
+//! A deny-by-default WASI 0.2 shim: the imports a plugin's language runtime carries (Rust's
+//! standard library, QuickJS, StarlingMonkey, CPython, wasi-libc), defined from the plugin's
+//! own import list. Nothing that reaches outside the call is granted; what language runtimes
+//! ask at start-up (the time, random bytes) gets a deterministic answer (see the module docs
+//! of [`super`] for why this is not `wasmtime-wasi`).
 //!
 //! | Import | Behaviour |
 //! |---|---|
@@ -11,9 +13,19 @@
 //! | `wasi:io/streams` `output-stream.subscribe`, `wasi:io/poll` | always ready |
 //! | `wasi:cli/terminal-*`: `get-terminal-*` | none (not a terminal) |
 //! | `wasi:filesystem/preopens`: `get-directories` | empty list |
-//! | `wasi:random/insecure-seed`: `insecure-seed` | a fixed value (hash maps work, deterministically) |
-//! | anything else (clocks, random bytes, files, sockets, `stdin` reads, `exit`) | traps, naming the function |
+//! | `wasi:clocks/wall-clock`: `now` | the attempt's time, frozen for the call; `resolution` 1 ms |
+//! | `wasi:clocks/monotonic-clock`: `now` | the same instant (in ns), frozen; `resolution` 1 ms; `subscribe-*` ready at once |
+//! | `wasi:random/random`, `wasi:random/insecure`: bytes and `u64`s | a stream derived from the delivery ([`DeliveryRandom`]): deterministic, **not secret** |
+//! | `wasi:random/insecure-seed`: `insecure-seed` | the first 16 bytes of that stream |
+//! | anything else (files, sockets, HTTP, `stdin` reads, `exit`) | traps, naming the function |
+//!
+//! Frozen clocks and derived randomness keep a plugin a function of its delivery: the same
+//! delivery and attempt time give the same output (`hookline plugin run` and `--replay`
+//! reproduce it), and nothing can be learned from timing the host. A plugin that sleeps
+//! returns at once (time never advances); one that waits for the clock to move spins until
+//! its fuel or deadline runs out.
 
+use sha2::{Digest, Sha256};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, LinkerInstance, Resource, ResourceType, Val};
 use wasmtime::{Engine, StoreContextMut};
@@ -30,8 +42,11 @@ struct Denied;
 /// Representations of the two output streams.
 const STDOUT: u32 = 1;
 const STDERR: u32 = 2;
-/// The `insecure-seed` every call gets.
-const FIXED_SEED: (u64, u64) = (0x686f_6f6b_6c69_6e65, 0x706c_7567_696e_7321);
+/// The largest `get-random-bytes` request answered; a larger one traps (language runtimes
+/// ask for a few dozen bytes to seed their generators).
+const MAX_RANDOM_BYTES: u64 = 1 << 20;
+/// The clocks' resolution: the attempt's time is known to the millisecond.
+const CLOCK_RESOLUTION_NS: u64 = 1_000_000;
 /// What `check-write` allows per write; writes are captured, so any size is fine.
 const WRITE_BUDGET: u64 = 64 * 1024;
 
@@ -117,6 +132,12 @@ enum Behaviour {
     PollAll,
     Unit,
     Seed,
+    WallNow,
+    WallResolution,
+    MonotonicNow,
+    MonotonicResolution,
+    RandomBytes,
+    RandomU64,
     Deny,
 }
 
@@ -149,6 +170,16 @@ fn behaviour(interface: &str, name: &str) -> Behaviour {
         ("wasi:io/poll", "poll") => PollAll,
         ("wasi:filesystem/preopens", "get-directories") => EmptyList,
         ("wasi:random/insecure-seed", "insecure-seed") => Seed,
+        ("wasi:clocks/wall-clock", "now") => WallNow,
+        ("wasi:clocks/wall-clock", "resolution") => WallResolution,
+        ("wasi:clocks/monotonic-clock", "now") => MonotonicNow,
+        ("wasi:clocks/monotonic-clock", "resolution") => MonotonicResolution,
+        // Time is frozen, so any instant or duration is already reached.
+        ("wasi:clocks/monotonic-clock", "subscribe-instant" | "subscribe-duration") => Subscribe,
+        ("wasi:random/random", "get-random-bytes")
+        | ("wasi:random/insecure", "get-insecure-random-bytes") => RandomBytes,
+        ("wasi:random/random", "get-random-u64")
+        | ("wasi:random/insecure", "get-insecure-random-u64") => RandomU64,
         _ => Deny,
     }
 }
@@ -199,16 +230,124 @@ impl Behaviour {
                 Val::List((0..n).map(|i| Val::U32(i as u32)).collect())
             }
             Behaviour::Unit => return Ok(()),
-            Behaviour::Seed => Val::Tuple(vec![Val::U64(FIXED_SEED.0), Val::U64(FIXED_SEED.1)]),
+            Behaviour::Seed => {
+                let random = &mut store.data_mut().answers.random;
+                Val::Tuple(vec![
+                    Val::U64(random.next_u64()),
+                    Val::U64(random.next_u64()),
+                ])
+            }
+            Behaviour::WallNow => {
+                let ns = store.data().answers.now_ns;
+                Val::Record(vec![
+                    ("seconds".into(), Val::U64(ns / 1_000_000_000)),
+                    ("nanoseconds".into(), Val::U32((ns % 1_000_000_000) as u32)),
+                ])
+            }
+            Behaviour::WallResolution => Val::Record(vec![
+                ("seconds".into(), Val::U64(0)),
+                ("nanoseconds".into(), Val::U32(CLOCK_RESOLUTION_NS as u32)),
+            ]),
+            Behaviour::MonotonicNow => Val::U64(store.data().answers.now_ns),
+            Behaviour::MonotonicResolution => Val::U64(CLOCK_RESOLUTION_NS),
+            Behaviour::RandomBytes => {
+                let len = match params.first() {
+                    Some(Val::U64(len)) => *len,
+                    _ => 0,
+                };
+                if len > MAX_RANDOM_BYTES {
+                    wasmtime::bail!(
+                        "plugin called `{qualified}` for {len} bytes, more than the \
+                         {MAX_RANDOM_BYTES} answered at once"
+                    );
+                }
+                let mut bytes = vec![0; len as usize];
+                store.data_mut().answers.random.fill(&mut bytes);
+                Val::List(bytes.into_iter().map(Val::U8).collect())
+            }
+            Behaviour::RandomU64 => Val::U64(store.data_mut().answers.random.next_u64()),
             Behaviour::Deny => wasmtime::bail!(
                 "plugin called `{qualified}`, which plugins are not granted (no files, network, \
-                 clocks, randomness, input or exit)"
+                 sockets, input or exit)"
             ),
         };
         if let Some(slot) = results.first_mut() {
             *slot = result;
         }
         Ok(())
+    }
+}
+
+/// What the shim answers for one call: the attempt's time and the delivery's random stream.
+pub(super) struct WasiAnswers {
+    /// The attempt's time, Unix nanoseconds: both clocks read it.
+    now_ns: u64,
+    random: DeliveryRandom,
+}
+
+impl WasiAnswers {
+    /// The answers for a call on `input`: its attempt's time (or the host's clock now, for a
+    /// test run), and random bytes seeded by its delivery, event and webhook.
+    pub(super) fn for_call(input: &hookline_core::transform::TransformInput) -> WasiAnswers {
+        let now_ms = input.attempted_at_ms.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        });
+        WasiAnswers {
+            now_ns: u64::try_from(now_ms).unwrap_or(0).saturating_mul(1_000_000),
+            random: DeliveryRandom::new(&input.delivery_id, &input.event.id, &input.webhook_id),
+        }
+    }
+}
+
+/// The bytes `wasi:random` returns to one call: SHA-256 in counter mode over a seed hashed
+/// from the delivery id, event id and webhook id. The same delivery gets the same bytes on
+/// every attempt, and different deliveries get unrelated ones (language runtimes seed hash
+/// tables and `Math.random` from it). **Not secret**: anyone who knows the ids can compute
+/// them, so a plugin must not make keys or tokens from them.
+pub(super) struct DeliveryRandom {
+    seed: [u8; 32],
+    counter: u64,
+    block: [u8; 32],
+    used: usize,
+}
+
+impl DeliveryRandom {
+    pub(super) fn new(delivery_id: &str, event_id: &str, webhook_id: &str) -> DeliveryRandom {
+        let mut h = Sha256::new();
+        h.update(b"hookline:plugin wasi:random v1\0");
+        for part in [delivery_id, event_id, webhook_id] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        DeliveryRandom {
+            seed: h.finalize().into(),
+            counter: 0,
+            block: [0; 32],
+            used: 32,
+        }
+    }
+
+    pub(super) fn fill(&mut self, out: &mut [u8]) {
+        for byte in out {
+            if self.used == self.block.len() {
+                let mut h = Sha256::new();
+                h.update(self.seed);
+                h.update(self.counter.to_le_bytes());
+                self.block = h.finalize().into();
+                self.counter += 1;
+                self.used = 0;
+            }
+            *byte = self.block[self.used];
+            self.used += 1;
+        }
+    }
+
+    pub(super) fn next_u64(&mut self) -> u64 {
+        let mut bytes = [0; 8];
+        self.fill(&mut bytes);
+        u64::from_le_bytes(bytes)
     }
 }
 
@@ -251,16 +390,32 @@ mod tests {
                 Subscribe,
             ),
             ("wasi:io/poll", "[method]pollable.block", Unit),
+            ("wasi:clocks/wall-clock", "now", WallNow),
+            ("wasi:clocks/monotonic-clock", "now", MonotonicNow),
+            (
+                "wasi:clocks/monotonic-clock",
+                "subscribe-duration",
+                Subscribe,
+            ),
+            ("wasi:random/random", "get-random-bytes", RandomBytes),
+            ("wasi:random/random", "get-random-u64", RandomU64),
+            (
+                "wasi:random/insecure",
+                "get-insecure-random-bytes",
+                RandomBytes,
+            ),
         ];
         for (interface, name, expected) in granted {
             assert_eq!(behaviour(interface, name), expected, "{interface}#{name}");
         }
         let denied = [
-            ("wasi:clocks/wall-clock", "now"),
-            ("wasi:clocks/monotonic-clock", "now"),
-            ("wasi:random/random", "get-random-bytes"),
-            ("wasi:random/insecure", "get-insecure-random-bytes"),
             ("wasi:filesystem/types", "[method]descriptor.open-at"),
+            (
+                "wasi:filesystem/types",
+                "[method]descriptor.read-via-stream",
+            ),
+            ("wasi:sockets/ip-name-lookup", "resolve-addresses"),
+            ("wasi:http/outgoing-handler", "handle"),
             ("wasi:sockets/tcp-create-socket", "create-tcp-socket"),
             ("wasi:cli/exit", "exit"),
             ("wasi:io/streams", "[method]input-stream.read"),
@@ -269,5 +424,27 @@ mod tests {
         for (interface, name) in denied {
             assert_eq!(behaviour(interface, name), Deny, "{interface}#{name}");
         }
+    }
+
+    #[test]
+    fn random_bytes_are_a_function_of_the_delivery() {
+        let bytes = |delivery: &str, event: &str, webhook: &str, n: usize| {
+            let mut out = vec![0; n];
+            DeliveryRandom::new(delivery, event, webhook).fill(&mut out);
+            out
+        };
+        let a = bytes("dlv_1", "evt_1", "hook", 100);
+        assert_eq!(a, bytes("dlv_1", "evt_1", "hook", 100));
+        // A prefix of a longer draw: the stream does not depend on how it is read.
+        let mut split = DeliveryRandom::new("dlv_1", "evt_1", "hook");
+        let (mut x, mut y) = ([0; 7], [0; 93]);
+        split.fill(&mut x);
+        split.fill(&mut y);
+        assert_eq!([&x[..], &y[..]].concat(), a);
+        assert_ne!(a, bytes("dlv_2", "evt_1", "hook", 100));
+        assert_ne!(a, bytes("dlv_1", "evt_2", "hook", 100));
+        assert_ne!(a, bytes("dlv_1", "evt_1", "hook2", 100));
+        // Ids are length-prefixed: moving a character from one to the next changes the seed.
+        assert_ne!(bytes("ab", "c", "", 32), bytes("a", "bc", "", 32));
     }
 }

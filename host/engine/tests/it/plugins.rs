@@ -188,6 +188,41 @@ fn slack_turns_the_event_into_a_message() {
 // Hostile plugins: each fails its call with its own error kind; the host carries on
 // ---------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------
+// What WASI answers
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn clocks_read_the_attempt_time_frozen_and_random_bytes_follow_the_delivery() {
+    let rt = runtime();
+    let probe = rt.load(&plugin("fixture-wasi-probe")).unwrap();
+    let call = |delivery: &str, at_ms: i64| {
+        let input = input("{}").for_attempt(delivery, at_ms);
+        json_of(&sent(rt.transform(&probe, input, rt.default_limits()).unwrap()).body)
+    };
+    let first = call("dlv_1", 1_714_979_289_123);
+    assert_eq!(first["wall"], json!([1_714_979_289_u64, 123_000_000]));
+    assert_eq!(first["wall_again"], first["wall"], "frozen for the call");
+    assert_eq!(
+        first["slept_ns"], 0,
+        "a sleep returns at once: time does not move"
+    );
+
+    // A later attempt of the same delivery: its own time, the same random bytes.
+    let retry = call("dlv_1", 1_714_979_300_000);
+    assert_eq!(retry["wall"], json!([1_714_979_300_u64, 0]));
+    for key in ["random", "random_u64", "insecure"] {
+        assert_eq!(retry[key], first[key], "{key}");
+    }
+    assert_eq!(first["random"].as_str().unwrap().len(), 32, "16 bytes, hex");
+    assert_ne!(first["random"], first["insecure"], "one stream, read on");
+
+    // Another delivery of the same event to the same webhook: other bytes.
+    let other = call("dlv_2", 1_714_979_289_123);
+    assert_ne!(other["random"], first["random"]);
+    assert_ne!(other["random_u64"], first["random_u64"]);
+}
+
 #[test]
 fn an_endless_loop_is_stopped_by_fuel_or_deadline() {
     let rt = runtime();

@@ -136,7 +136,12 @@ fn describe_import(name: &str) -> &'static str {
         "wasi:cli/stdout" | "wasi:cli/stderr" => "captured (shown when the plugin traps)",
         "wasi:cli/environment" => "empty environment and arguments",
         "wasi:filesystem/preopens" => "no directories",
-        "wasi:random/insecure-seed" => "a fixed hash seed",
+        "wasi:random/random" | "wasi:random/insecure" | "wasi:random/insecure-seed" => {
+            "bytes derived from the delivery (deterministic, not secret)"
+        }
+        "wasi:clocks/wall-clock" | "wasi:clocks/monotonic-clock" => {
+            "the attempt's time, frozen for the call"
+        }
         "wasi:io/streams" | "wasi:io/poll" | "wasi:io/error" => "stdout/stderr only",
         "wasi:cli/terminal-input"
         | "wasi:cli/terminal-output"
@@ -598,6 +603,10 @@ mod tests {
         );
         assert_eq!(
             describe_import("wasi:clocks/wall-clock@0.2.6"),
+            "the attempt's time, frozen for the call"
+        );
+        assert_eq!(
+            describe_import("wasi:filesystem/types@0.2.6"),
             "denied: traps if called"
         );
     }
