@@ -12,9 +12,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{API_TOKEN_ENV, Config, ConfigError, StoreKind, Synchronous, process_env};
+use crate::config::{
+    API_TOKEN_ENV, Config, ConfigError, ENCRYPTION_KEY_ENV, StoreKind, Synchronous, process_env,
+};
 use hookline_api::{ApiAuth, ApiLimits, router};
-use hookline_core::secret::Sealer;
+use hookline_core::secret::{SEAL_KEY_LEN, SealKeyError, Sealer};
 use hookline_engine::http::{HttpSender, SenderConfig};
 use hookline_engine::ssrf::NetworkPolicy;
 use hookline_engine::{Engine, EngineConfig, EngineError, WebhookSpec};
@@ -56,9 +58,38 @@ pub enum DaemonError {
         /// Why.
         source: std::io::Error,
     },
+    /// The generated encryption key file could not be read or written.
+    #[error("encryption key file {path}: {source}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The generated encryption key file does not hold a key.
+    #[error("encryption key file {path}: {source}")]
+    KeyFileInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (never the key).
+        source: SealKeyError,
+    },
     /// Something the daemon cannot do.
     #[error("{0}")]
     Unsupported(String),
+}
+
+/// Where the key sealing webhook secrets at rest came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `security.encryption_key_file` or `HOOKLINE_ENCRYPTION_KEY`.
+    Configured,
+    /// Read from the data dir's key file.
+    File(PathBuf),
+    /// Generated on this start into the data dir's key file.
+    Generated(PathBuf),
+    /// No key: `security.store_secrets_unsealed = true`.
+    Unsealed,
 }
 
 /// Where the API token came from.
@@ -81,6 +112,7 @@ pub struct Daemon {
     addr: SocketAddr,
     token: String,
     token_source: TokenSource,
+    key_source: KeySource,
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     /// The SQLite store, closed last by [`Daemon::shutdown`] (its lock freed at once).
@@ -92,11 +124,7 @@ impl Daemon {
     pub async fn start(config: Config) -> Result<Daemon, DaemonError> {
         let env = process_env()?;
         let (token, token_source) = resolve_token(&config, &env)?;
-        let key = config.security.load_encryption_key(env)?;
-        let sealer = match key {
-            Some(key) => Sealer::from_bytes(&key),
-            None => Sealer::insecure_plaintext(),
-        };
+        let (sealer, key_source) = resolve_sealer(&config, env)?;
 
         let sqlite = match config.store.kind {
             StoreKind::Sqlite => Arc::new(SqliteStore::open(
@@ -119,6 +147,7 @@ impl Daemon {
         match Daemon::start_on(&config, sqlite.clone(), sealer, token, token_source).await {
             Ok(mut daemon) => {
                 daemon.store = Some(sqlite);
+                daemon.key_source = key_source;
                 Ok(daemon)
             }
             Err(e) => {
@@ -190,6 +219,7 @@ impl Daemon {
                 addr,
                 token,
                 token_source,
+                key_source: KeySource::Configured,
                 stop,
                 server,
                 store: None,
@@ -275,6 +305,11 @@ impl Daemon {
         &self.token_source
     }
 
+    /// Where the key sealing secrets came from.
+    pub fn key_source(&self) -> &KeySource {
+        &self.key_source
+    }
+
     /// Graceful stop: refuse new events, let deliveries in flight finish within `grace`
     /// (the rest stay queued in the store), stop serving.
     pub async fn shutdown(self, grace: Duration) {
@@ -302,6 +337,17 @@ pub async fn serve(config: Config) -> Result<(), DaemonError> {
         TokenSource::File(path) => println!("hookline: API token in {}", path.display()),
         TokenSource::Env => println!("hookline: API token from {API_TOKEN_ENV}"),
         TokenSource::Config => println!("hookline: API token from the config file"),
+    }
+    match daemon.key_source() {
+        KeySource::Generated(path) => println!(
+            "hookline: generated an encryption key into {} (back it up with the store)",
+            path.display()
+        ),
+        KeySource::File(path) => println!("hookline: encryption key in {}", path.display()),
+        KeySource::Configured => println!("hookline: encryption key from the configuration"),
+        KeySource::Unsealed => println!(
+            "hookline: WARNING: webhook secrets are stored UNSEALED (security.store_secrets_unsealed = true)"
+        ),
     }
     println!("hookline: listening on http://{}", daemon.local_addr());
     tracing::info!(addr = %daemon.local_addr(), "hookline is serving");
@@ -390,6 +436,78 @@ fn resolve_token(
     let token = generate_token();
     write_private(&path, &token).map_err(fail)?;
     Ok((token, TokenSource::Generated(path)))
+}
+
+/// The sealer for webhook secrets: the configured key, else the data dir's key file
+/// (generated with mode 0600 on first start, like the API token), else — only under the
+/// explicit `security.store_secrets_unsealed` opt-out — none.
+fn resolve_sealer(
+    config: &Config,
+    env: Vec<(String, String)>,
+) -> Result<(Sealer, KeySource), DaemonError> {
+    let configured = config.security.load_encryption_key(env)?;
+    let path = config.server.key_file();
+    let fail = |source| DaemonError::KeyFile {
+        path: path.clone(),
+        source,
+    };
+    let stored = match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => Some(zeroize::Zeroizing::new(text)),
+        Ok(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(fail(e)),
+    };
+    if config.security.store_secrets_unsealed {
+        let conflict = if configured.is_some() {
+            Some(format!(
+                "an encryption key is configured (security.encryption_key_file or {ENCRYPTION_KEY_ENV}); remove one of the two"
+            ))
+        } else if stored.is_some() {
+            Some(format!(
+                "{} holds the key this store's secrets are sealed with; remove the opt-out (sealing is the default)",
+                path.display()
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = conflict {
+            return Err(ConfigError::EncryptionKey {
+                from: "security.store_secrets_unsealed = true".to_owned(),
+                message,
+            }
+            .into());
+        }
+        tracing::warn!(
+            "security.store_secrets_unsealed = true: webhook secrets will be stored only \
+             base64-encoded, NOT encrypted; anyone who can read the store can sign as Hookline"
+        );
+        return Ok((Sealer::insecure_plaintext(), KeySource::Unsealed));
+    }
+    if let Some(key) = configured {
+        return Ok((Sealer::from_bytes(&key), KeySource::Configured));
+    }
+    if let Some(text) = stored {
+        let sealer = Sealer::from_hex(&text).map_err(|source| DaemonError::KeyFileInvalid {
+            path: path.clone(),
+            source,
+        })?;
+        return Ok((sealer, KeySource::File(path)));
+    }
+    let key = generate_key();
+    write_private(&path, &key).map_err(fail)?;
+    let sealer = Sealer::from_hex(&key).map_err(|source| DaemonError::KeyFileInvalid {
+        path: path.clone(),
+        source,
+    })?;
+    Ok((sealer, KeySource::Generated(path)))
+}
+
+/// A new encryption key: 32 random bytes as 64 hex characters, wiped on drop.
+fn generate_key() -> zeroize::Zeroizing<String> {
+    use rand::RngCore;
+    let mut bytes = zeroize::Zeroizing::new([0u8; SEAL_KEY_LEN]);
+    rand::rng().fill_bytes(&mut *bytes);
+    zeroize::Zeroizing::new(hex::encode(*bytes))
 }
 
 /// A new API token: `hl_` and 64 hex characters (256 random bits).
