@@ -536,3 +536,78 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.write_all(b"\n")?;
     file.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use hookline_test_support::TempDir;
+
+    use super::*;
+
+    fn config(dir: &TempDir, extra: &str) -> Config {
+        let text = format!(
+            "[server]\ndata_dir = {:?}\n{extra}",
+            dir.path().join("data").display().to_string()
+        );
+        Config::from_toml_str(&text, "config.toml", []).unwrap()
+    }
+
+    #[test]
+    fn no_key_configured_generates_one_then_reads_it() {
+        let dir = TempDir::new("daemon-key");
+        let c = config(&dir, "");
+        let (sealer, source) = resolve_sealer(&c, vec![]).unwrap();
+        assert!(sealer.is_secure());
+        assert_eq!(source, KeySource::Generated(c.server.key_file()));
+        let sealed = sealer.seal(b"whsec_abc");
+        let (again, source) = resolve_sealer(&c, vec![]).unwrap();
+        assert_eq!(source, KeySource::File(c.server.key_file()));
+        assert_eq!(&*again.open_string(&sealed).unwrap(), "whsec_abc");
+    }
+
+    #[test]
+    fn a_configured_key_generates_no_file() {
+        let dir = TempDir::new("daemon-key");
+        let c = config(&dir, "");
+        let env = vec![(ENCRYPTION_KEY_ENV.to_owned(), "ab".repeat(32))];
+        let (sealer, source) = resolve_sealer(&c, env).unwrap();
+        assert!(sealer.is_secure());
+        assert_eq!(source, KeySource::Configured);
+        assert!(!c.server.key_file().exists());
+    }
+
+    #[test]
+    fn the_unsealed_opt_out_generates_nothing_and_refuses_a_key() {
+        let dir = TempDir::new("daemon-key");
+        let c = config(&dir, "[security]\nstore_secrets_unsealed = true\n");
+        let (sealer, source) = resolve_sealer(&c, vec![]).unwrap();
+        assert!(!sealer.is_secure());
+        assert_eq!(source, KeySource::Unsealed);
+        assert!(!c.server.key_file().exists());
+
+        let env = vec![(ENCRYPTION_KEY_ENV.to_owned(), "ab".repeat(32))];
+        let e = resolve_sealer(&c, env).unwrap_err().to_string();
+        assert!(
+            e.contains("security.store_secrets_unsealed = true")
+                && e.contains("an encryption key is configured"),
+            "{e}"
+        );
+
+        resolve_sealer(&config(&dir, ""), vec![]).unwrap();
+        let e = resolve_sealer(&c, vec![]).unwrap_err().to_string();
+        assert!(
+            e.contains("holds the key this store's secrets are sealed with"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_key_file_is_named_never_shown() {
+        let dir = TempDir::new("daemon-key");
+        let c = config(&dir, "");
+        std::fs::create_dir_all(c.server.data_dir.clone()).unwrap();
+        std::fs::write(c.server.key_file(), "zz0123").unwrap();
+        let e = resolve_sealer(&c, vec![]).unwrap_err().to_string();
+        assert!(e.starts_with("encryption key file "), "{e}");
+        assert!(!e.contains("zz0123"), "{e}");
+    }
+}
