@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
 use hookline_e2e::daemon::{Daemon, DaemonConfig};
+use hookline_e2e::run_hookline;
 use hookline_e2e::signatures::marionette_signature;
 use hookline_test_support::eventually;
 use hookline_test_support::receiver::Receiver;
@@ -199,4 +200,79 @@ async fn a_store_written_unsealed_is_resealed_on_the_next_start_and_deliveries_v
         assert!(!contains(&bytes, secret), "{id}: plaintext in the store");
     }
     assert!(daemon.log().contains("re-sealed"), "{}", daemon.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_reseals_every_secret_under_a_new_key() {
+    let receiver = Receiver::start().await;
+    let mut daemon = Daemon::start(DaemonConfig::new()).await;
+    let config = daemon.dir().join("hookline.toml");
+    let config = config.to_str().unwrap();
+    let key_file = daemon.dir().join("data").join("encryption-key");
+    let first = create(&daemon, "hook", &receiver.url("/hook")).await;
+    // A rotated signing secret leaves a previous one: both are re-sealed.
+    let rotated = daemon
+        .post_json("/v1/webhooks/hook/rotate-secret", &json!({}))
+        .await
+        .expect(200, "rotate the signing secret");
+    let secret = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(secret, first);
+
+    deliver_and_verify(&daemon, &receiver, &[("/hook", &secret)], 1).await;
+
+    // Refused while the daemon holds the store.
+    let busy = run_hookline(&["keys", "rotate", "--config", config], b"");
+    assert_eq!(busy.status.code(), Some(1), "{busy:?}");
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+    daemon.terminate().await;
+    let db = daemon.dir().join("hookline.db");
+    let (before, previous_before) = stored_secret(&db, "hook");
+
+    let out = run_hookline(&["keys", "rotate", "--config", config], b"");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("of 1 webhook(s) under a new key"),
+        "{stdout}"
+    );
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(new_key, old_key);
+    assert!(
+        !daemon
+            .dir()
+            .join("data")
+            .join("encryption-key.next")
+            .exists()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "key file mode {mode:o}");
+    }
+    let (after, previous_after) = stored_secret(&db, "hook");
+    assert!(after.starts_with(SEALED) && after != before, "{after}");
+    let previous_after = previous_after.expect("the previous secret stays");
+    assert!(previous_after.starts_with(SEALED));
+    let sealer = hookline_core::secret::Sealer::from_hex(&new_key).unwrap();
+    assert_eq!(*sealer.open_string(&after).unwrap(), secret);
+    assert_eq!(*sealer.open_string(&previous_after).unwrap(), first);
+    assert_ne!(Some(previous_after), previous_before);
+
+    // The webhook signs with the secret shown at rotation, under the new key.
+    daemon.restart().await;
+    deliver_and_verify(&daemon, &receiver, &[("/hook", &secret)], 2).await;
+    let req = &receiver.requests_to("/hook")[1];
+    let ts = req.expect_header("x-webhook-timestamp");
+    assert!(
+        req.expect_header("x-webhook-signature-previous")
+            .contains(&marionette_signature(&first, ts, &req.body)),
+        "the previous secret still signs during the grace window: {:?}",
+        req.headers
+    );
 }

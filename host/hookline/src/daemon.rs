@@ -74,6 +74,9 @@ pub enum DaemonError {
         /// What is wrong with it (never the key).
         source: SealKeyError,
     },
+    /// The encryption key cannot be rotated, or a rotation is unfinished.
+    #[error("key rotation: {0}")]
+    Rotate(String),
     /// Something the daemon cannot do.
     #[error("{0}")]
     Unsupported(String),
@@ -126,24 +129,7 @@ impl Daemon {
         let (token, token_source) = resolve_token(&config, &env)?;
         let (sealer, key_source) = resolve_sealer(&config, env)?;
 
-        let sqlite = match config.store.kind {
-            StoreKind::Sqlite => Arc::new(SqliteStore::open(
-                &config.store.path,
-                SqliteOptions {
-                    synchronous: match config.store.synchronous {
-                        Synchronous::Full => sqlite::Synchronous::Full,
-                        Synchronous::Normal => sqlite::Synchronous::Normal,
-                    },
-                    ..SqliteOptions::default()
-                },
-            )?),
-            StoreKind::Postgres => {
-                return Err(DaemonError::Unsupported(
-                    "store.kind = \"postgres\" is not available in this build yet; use \"sqlite\""
-                        .into(),
-                ));
-            }
-        };
+        let sqlite = open_store(&config)?;
         match Daemon::start_on(&config, sqlite.clone(), sealer, token, token_source).await {
             Ok(mut daemon) => {
                 daemon.store = Some(sqlite);
@@ -326,6 +312,152 @@ impl Daemon {
     }
 }
 
+/// Opens the configured store (the SQLite file, locked for this process).
+fn open_store(config: &Config) -> Result<Arc<SqliteStore>, DaemonError> {
+    Ok(match config.store.kind {
+        StoreKind::Sqlite => Arc::new(SqliteStore::open(
+            &config.store.path,
+            SqliteOptions {
+                synchronous: match config.store.synchronous {
+                    Synchronous::Full => sqlite::Synchronous::Full,
+                    Synchronous::Normal => sqlite::Synchronous::Normal,
+                },
+                ..SqliteOptions::default()
+            },
+        )?),
+        StoreKind::Postgres => {
+            return Err(DaemonError::Unsupported(
+                "store.kind = \"postgres\" is not available in this build yet; use \"sqlite\""
+                    .into(),
+            ));
+        }
+    })
+}
+
+/// What [`rotate_key`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// The key file now holding the new key.
+    pub key_file: PathBuf,
+    /// Webhooks whose secrets were re-sealed.
+    pub webhooks: usize,
+}
+
+/// `hookline keys rotate`: re-seals every stored secret (current and previous) under a new
+/// key, then makes it the data dir's key. The daemon must be stopped (the store's lock
+/// says so otherwise).
+///
+/// Crash-safe: the new key is written first to `encryption-key.next`, and moved over
+/// `encryption-key` only once every webhook is re-sealed. A daemon refuses to start while
+/// `.next` exists; running the command again finishes the rotation (each value opens under
+/// the new key or the old one).
+///
+/// Only the generated key rotates: a configured key (`security.encryption_key_file`,
+/// `HOOKLINE_ENCRYPTION_KEY`) is the operator's to replace.
+pub async fn rotate_key(config: &Config) -> Result<KeyRotation, DaemonError> {
+    let rotate = |m: String| DaemonError::Rotate(m);
+    if config.security.store_secrets_unsealed {
+        return Err(rotate(
+            "security.store_secrets_unsealed = true: there is no key to rotate; remove the \
+             opt-out (the next start seals the store under a generated key)"
+                .into(),
+        ));
+    }
+    if config
+        .security
+        .load_encryption_key(process_env()?)?
+        .is_some()
+    {
+        return Err(rotate(format!(
+            "the encryption key is configured (security.encryption_key_file or \
+             {ENCRYPTION_KEY_ENV}); only the key the daemon generates in the data dir rotates"
+        )));
+    }
+    let path = config.server.key_file();
+    let next = next_key_file(&path);
+    let read_key = |file: &Path| -> Result<Option<Sealer>, DaemonError> {
+        match std::fs::read_to_string(file) {
+            Ok(text) if !text.trim().is_empty() => {
+                Sealer::from_hex(&text)
+                    .map(Some)
+                    .map_err(|source| DaemonError::KeyFileInvalid {
+                        path: file.to_owned(),
+                        source,
+                    })
+            }
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(DaemonError::KeyFile {
+                path: file.to_owned(),
+                source,
+            }),
+        }
+    };
+    let old = read_key(&path)?.ok_or_else(|| {
+        rotate(format!(
+            "no key in {}: start the daemon once to generate it",
+            path.display()
+        ))
+    })?;
+    let new = match read_key(&next)? {
+        Some(sealer) => sealer,
+        None => {
+            let key = generate_key();
+            write_private(&next, &key).map_err(|source| DaemonError::KeyFile {
+                path: next.clone(),
+                source,
+            })?;
+            Sealer::from_hex(&key).map_err(|source| DaemonError::KeyFileInvalid {
+                path: next.clone(),
+                source,
+            })?
+        }
+    };
+    let store = open_store(config)?;
+    let resealed = reseal_all(&*store, &old, &new).await;
+    store.close().await;
+    let webhooks = resealed?;
+    std::fs::rename(&next, &path).map_err(|source| DaemonError::KeyFile {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(KeyRotation {
+        key_file: path,
+        webhooks,
+    })
+}
+
+/// Rewrites every webhook's secrets sealed under `new`; each value opens under `new` (a
+/// resumed rotation) or `old`.
+async fn reseal_all(store: &dyn Store, old: &Sealer, new: &Sealer) -> Result<usize, DaemonError> {
+    let mut count = 0;
+    for mut record in store.list_webhooks().await? {
+        let id = record.id.clone();
+        let reseal = |sealed: &str| -> Result<String, DaemonError> {
+            let plaintext = new
+                .open(sealed)
+                .or_else(|_| old.open(sealed))
+                .map_err(|e| DaemonError::Rotate(format!("webhook `{id}`: {e}")))?;
+            Ok(new.seal(&plaintext))
+        };
+        record.secret_sealed = reseal(&record.secret_sealed)?;
+        if let Some((previous, _)) = &mut record.previous_secret {
+            *previous = reseal(previous)?;
+        }
+        let version = record.version;
+        store.update_webhook(record, version).await?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Where [`rotate_key`] keeps the new key until every secret is re-sealed under it.
+fn next_key_file(key_file: &Path) -> PathBuf {
+    let mut name = key_file.as_os_str().to_owned();
+    name.push(".next");
+    PathBuf::from(name)
+}
+
 /// Runs the daemon until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn serve(config: Config) -> Result<(), DaemonError> {
     let grace = config.delivery.timeout() + Duration::from_secs(5);
@@ -447,6 +579,14 @@ fn resolve_sealer(
 ) -> Result<(Sealer, KeySource), DaemonError> {
     let configured = config.security.load_encryption_key(env)?;
     let path = config.server.key_file();
+    let next = next_key_file(&path);
+    if next.exists() {
+        return Err(DaemonError::Rotate(format!(
+            "an interrupted `hookline keys rotate` left {}; run `hookline keys rotate` again \
+             to finish it before starting the daemon",
+            next.display()
+        )));
+    }
     let fail = |source| DaemonError::KeyFile {
         path: path.clone(),
         source,
@@ -596,6 +736,20 @@ mod tests {
         let e = resolve_sealer(&c, vec![]).unwrap_err().to_string();
         assert!(
             e.contains("holds the key this store's secrets are sealed with"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_rotation_blocks_the_start() {
+        let dir = TempDir::new("daemon-key");
+        let c = config(&dir, "");
+        resolve_sealer(&c, vec![]).unwrap();
+        std::fs::write(next_key_file(&c.server.key_file()), "ab".repeat(32)).unwrap();
+        let e = resolve_sealer(&c, vec![]).unwrap_err().to_string();
+        assert!(
+            e.contains("an interrupted `hookline keys rotate` left")
+                && e.contains("encryption-key.next"),
             "{e}"
         );
     }
