@@ -12,6 +12,7 @@ mod front_door;
 mod idempotency;
 mod isolation;
 mod plugins;
+mod sealed;
 mod shutdown;
 mod signatures;
 mod ssrf;

@@ -369,6 +369,16 @@ impl Daemon {
         self.wait_exit(Duration::from_secs(20)).await
     }
 
+    /// Replaces the config the next [`restart`](Self::restart) writes.
+    pub fn set_config(&mut self, config: DaemonConfig) {
+        self.config = config;
+    }
+
+    /// What start `n` (1-based) printed on stdout.
+    pub fn stdout(&self, n: u32) -> String {
+        std::fs::read_to_string(self.log_path(n, "stdout")).unwrap_or_default()
+    }
+
     /// Starts the daemon again, same directory, config and port; kills it first if running.
     pub async fn restart(&mut self) {
         if self.child.is_some() {

@@ -5,8 +5,10 @@
 //! - [`generate_standard`] and [`generate_ed25519`] make Standard Webhooks keys
 //!   (`whsec_…`, `whsk_…`/`whpk_…`).
 //! - [`Sealer`] encrypts secrets at rest with AES-256-GCM, stored as
-//!   `base64(nonce ‖ ciphertext ‖ tag)` exactly as the origin did, or (no key configured)
-//!   only base64-encodes them, as the origin's insecure fallback did.
+//!   `v1:aesgcm:base64(nonce ‖ ciphertext ‖ tag)`, or (only under the daemon's explicit
+//!   `store_secrets_unsealed` opt-out) as `v0:plain:base64(secret)`. The mode marker says
+//!   how to open a value; values written before it existed (the origin's unmarked AES-GCM
+//!   and unmarked base64) still open, and [`Sealer::reseal`] rewrites them marked.
 //!
 //! ```
 //! use hookline_core::secret::{Sealer, generate_marionette, hash_secret};
@@ -152,10 +154,24 @@ pub const SEAL_KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
+/// Marker of a value sealed with AES-256-GCM: `v1:aesgcm:` then
+/// `base64(nonce ‖ ciphertext ‖ tag)` (the origin's layout).
+pub const SEALED_MARKER: &str = "v1:aesgcm:";
+/// Marker of a value stored unsealed (the `store_secrets_unsealed` opt-out): `v0:plain:`
+/// then the secret's base64.
+pub const PLAIN_MARKER: &str = "v0:plain:";
+
 /// Seals secrets at rest: AES-256-GCM under a 32-byte key, stored as
-/// `base64(nonce ‖ ciphertext ‖ tag)` with a random 12-byte nonce per seal, the origin's
-/// format; or, in the [insecure](Self::insecure_plaintext) mode used when no key is
-/// configured, plain base64 as the origin's fallback.
+/// [`SEALED_MARKER`]`base64(nonce ‖ ciphertext ‖ tag)` with a random 12-byte nonce per
+/// seal; or, in the [insecure](Self::insecure_plaintext) mode the daemon uses only under
+/// its explicit opt-out, [`PLAIN_MARKER`]`base64(secret)`.
+///
+/// [`open`](Self::open) reads the marker, so a store written unsealed still opens once a
+/// key is configured. Unmarked values were written before the marker existed: the origin's
+/// AES-GCM layout, or its base64 fallback. Both open; a legacy value that does not
+/// authenticate under the key is taken as the fallback only if it decodes to printable
+/// ASCII, the shape of every secret Hookline and the origin make (a wrong key's garbage
+/// passes that test with a chance below 10⁻¹²).
 ///
 /// The key is wiped from memory on drop and never printed by `Debug`. The AES key schedule
 /// is rebuilt for each call rather than kept: `aes-gcm` is built without its `zeroize`
@@ -218,6 +234,12 @@ pub enum SealError {
     /// AES-GCM authentication failed.
     #[error("sealed secret failed authentication: wrong encryption key or altered data")]
     Authentication,
+    /// The value is sealed (`v1:aesgcm:`, or an unmarked value that is not the origin's
+    /// base64 fallback) and this sealer has no key.
+    #[error(
+        "sealed secret is encrypted but no encryption key is configured; configure the key it was sealed with"
+    )]
+    KeyNeeded,
     /// [`Sealer::open_string`] opened bytes that are not UTF-8.
     #[error("sealed secret is not UTF-8 text")]
     NotUtf8,
@@ -264,6 +286,23 @@ impl Sealer {
         self.key.is_some()
     }
 
+    /// Whether `sealed` is in another form than this sealer writes: unsealed, or written
+    /// before the mode marker existed, while this sealer encrypts. (An insecure sealer
+    /// never asks to rewrite: it cannot make anything safer.)
+    pub fn needs_reseal(&self, sealed: &str) -> bool {
+        self.is_secure() && !sealed.starts_with(SEALED_MARKER)
+    }
+
+    /// Opens `sealed` and seals it again in this sealer's form, if it
+    /// [needs it](Self::needs_reseal); `Ok(None)` when it is already in that form.
+    pub fn reseal(&self, sealed: &str) -> Result<Option<String>, SealError> {
+        if !self.needs_reseal(sealed) {
+            return Ok(None);
+        }
+        let plaintext = self.open(sealed)?;
+        Ok(Some(self.seal(&plaintext)))
+    }
+
     /// Seals `plaintext`: base64 of `nonce ‖ ciphertext ‖ tag` under a fresh random nonce
     /// (or plain base64 in insecure mode).
     ///
@@ -272,7 +311,9 @@ impl Sealer {
     /// If `plaintext` exceeds AES-GCM's limit of 64 GiB.
     pub fn seal(&self, plaintext: &[u8]) -> String {
         let Some(key) = &self.key else {
-            return BASE64.encode(plaintext);
+            let mut out = PLAIN_MARKER.to_owned();
+            BASE64.encode_string(plaintext, &mut out);
+            return out;
         };
         let mut buf = Zeroizing::new(Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN));
         buf.resize(NONCE_LEN, 0);
@@ -283,32 +324,42 @@ impl Sealer {
             .encrypt_in_place_detached(Nonce::from_slice(nonce), &[], body)
             .expect("AES-GCM seals up to 64 GiB; secrets are far smaller");
         buf.extend_from_slice(&tag);
-        BASE64.encode(&*buf)
+        let mut out = SEALED_MARKER.to_owned();
+        BASE64.encode_string(&*buf, &mut out);
+        out
     }
 
-    /// Opens a value made by [`seal`](Self::seal) with the same key. The plaintext is
-    /// wiped when dropped.
+    /// Opens a value made by [`seal`](Self::seal) (with the same key, if sealed), or one
+    /// written before the mode marker existed. The plaintext is wiped when dropped.
     pub fn open(&self, sealed: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        let mut buf = Zeroizing::new(
+        let sealed = sealed.trim();
+        let decode = |text: &str| {
             BASE64
-                .decode(sealed.trim())
-                .map_err(|_| SealError::BadBase64)?,
-        );
-        let Some(key) = &self.key else {
-            return Ok(buf);
+                .decode(text)
+                .map(Zeroizing::new)
+                .map_err(|_| SealError::BadBase64)
         };
-        let len = buf.len();
-        if len < NONCE_LEN + TAG_LEN {
-            return Err(SealError::TooShort { len });
+        if let Some(body) = sealed.strip_prefix(SEALED_MARKER) {
+            let key = self.key.as_ref().ok_or(SealError::KeyNeeded)?;
+            return open_aes_gcm(key, decode(body)?);
         }
-        let (nonce, rest) = buf.split_at_mut(NONCE_LEN);
-        let (body, tag) = rest.split_at_mut(len - NONCE_LEN - TAG_LEN);
-        cipher(key)
-            .decrypt_in_place_detached(Nonce::from_slice(nonce), &[], body, Tag::from_slice(tag))
-            .map_err(|_| SealError::Authentication)?;
-        buf.truncate(len - TAG_LEN);
-        buf.drain(..NONCE_LEN);
-        Ok(buf)
+        if let Some(body) = sealed.strip_prefix(PLAIN_MARKER) {
+            return decode(body);
+        }
+        // Unmarked: written before the marker existed.
+        let buf = decode(sealed)?;
+        let Some(key) = &self.key else {
+            return if looks_like_text_secret(&buf) {
+                Ok(buf)
+            } else {
+                Err(SealError::KeyNeeded)
+            };
+        };
+        let fallback = looks_like_text_secret(&buf).then(|| buf.clone());
+        match open_aes_gcm(key, buf) {
+            Ok(plaintext) => Ok(plaintext),
+            Err(e) => fallback.ok_or(e),
+        }
     }
 
     /// [`open`](Self::open), for secrets that are text (all of Hookline's are).
@@ -321,6 +372,31 @@ impl Sealer {
         })?;
         Ok(Zeroizing::new(text))
     }
+}
+
+/// Opens `nonce ‖ ciphertext ‖ tag` in place.
+fn open_aes_gcm(
+    key: &[u8; SEAL_KEY_LEN],
+    mut buf: Zeroizing<Vec<u8>>,
+) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    let len = buf.len();
+    if len < NONCE_LEN + TAG_LEN {
+        return Err(SealError::TooShort { len });
+    }
+    let (nonce, rest) = buf.split_at_mut(NONCE_LEN);
+    let (body, tag) = rest.split_at_mut(len - NONCE_LEN - TAG_LEN);
+    cipher(key)
+        .decrypt_in_place_detached(Nonce::from_slice(nonce), &[], body, Tag::from_slice(tag))
+        .map_err(|_| SealError::Authentication)?;
+    buf.truncate(len - TAG_LEN);
+    buf.drain(..NONCE_LEN);
+    Ok(buf)
+}
+
+/// Whether legacy unmarked bytes can be the origin's base64 fallback: non-empty printable
+/// ASCII, as every generated secret (hex, `whsec_`/`whsk_` + base64) is.
+fn looks_like_text_secret(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.iter().all(|b| (0x20..=0x7e).contains(b))
 }
 
 fn cipher(key: &[u8; SEAL_KEY_LEN]) -> Aes256Gcm {
@@ -438,11 +514,69 @@ mod tests {
     }
 
     #[test]
-    fn insecure_mode_is_plain_base64_like_the_origin() {
+    fn insecure_mode_is_marked_base64() {
         let sealer = Sealer::insecure_plaintext();
         assert!(!sealer.is_secure());
-        assert_eq!(sealer.seal(b"secret"), "c2VjcmV0");
-        assert_eq!(&*sealer.open_string("c2VjcmV0").unwrap(), "secret");
+        assert_eq!(sealer.seal(b"secret"), "v0:plain:c2VjcmV0");
+        assert_eq!(&*sealer.open_string("v0:plain:c2VjcmV0").unwrap(), "secret");
+        // An insecure sealer never rewrites: it has nothing safer to offer.
+        assert!(!sealer.needs_reseal("c2VjcmV0"));
+    }
+
+    #[test]
+    fn sealed_values_carry_the_marker_and_hide_the_secret() {
+        let sealer = Sealer::from_bytes(&[3; 32]);
+        let secret = generate_marionette().secret;
+        let sealed = sealer.seal(secret.as_bytes());
+        let body = sealed.strip_prefix(SEALED_MARKER).expect("marker");
+        assert!(!sealed.contains(&secret));
+        assert!(!sealed.contains(&BASE64.encode(&secret)));
+        assert_eq!(BASE64.decode(body).unwrap().len(), 12 + secret.len() + 16);
+        assert!(!sealer.needs_reseal(&sealed));
+        assert_eq!(sealer.reseal(&sealed), Ok(None));
+    }
+
+    #[test]
+    fn legacy_unmarked_base64_opens_with_or_without_a_key() {
+        let legacy = BASE64.encode("whsec_c2VjcmV0");
+        for sealer in [Sealer::insecure_plaintext(), Sealer::from_bytes(&[5; 32])] {
+            assert_eq!(&*sealer.open_string(&legacy).unwrap(), "whsec_c2VjcmV0");
+        }
+    }
+
+    #[test]
+    fn legacy_unmarked_aes_gcm_opens_and_is_resealed_marked() {
+        let sealer = Sealer::from_bytes(&[5; 32]);
+        let marked = sealer.seal(b"hookline");
+        let legacy = marked.strip_prefix(SEALED_MARKER).unwrap();
+        assert_eq!(&*sealer.open_string(legacy).unwrap(), "hookline");
+        assert!(sealer.needs_reseal(legacy));
+        let resealed = sealer.reseal(legacy).unwrap().unwrap();
+        assert!(resealed.starts_with(SEALED_MARKER));
+        assert_eq!(&*sealer.open_string(&resealed).unwrap(), "hookline");
+        // Without the key it is not mistaken for the base64 fallback.
+        assert_eq!(
+            Sealer::insecure_plaintext().open(legacy),
+            Err(SealError::KeyNeeded)
+        );
+    }
+
+    #[test]
+    fn unsealed_values_are_resealed_under_a_key() {
+        let plain = Sealer::insecure_plaintext().seal(b"whsec_abc");
+        let sealer = Sealer::from_bytes(&[8; 32]);
+        assert!(sealer.needs_reseal(&plain));
+        let resealed = sealer.reseal(&plain).unwrap().unwrap();
+        assert!(resealed.starts_with(SEALED_MARKER), "{resealed}");
+        assert_eq!(&*sealer.open_string(&resealed).unwrap(), "whsec_abc");
+    }
+
+    #[test]
+    fn a_marked_sealed_value_needs_the_key() {
+        let sealed = Sealer::from_bytes(&[8; 32]).seal(b"whsec_abc");
+        let err = Sealer::insecure_plaintext().open(&sealed).unwrap_err();
+        assert_eq!(err, SealError::KeyNeeded);
+        assert!(err.to_string().contains("no encryption key is configured"));
     }
 
     /// Go's `gcm.Seal(nonce, nonce, plaintext, nil)` layout, checked against a value
@@ -480,10 +614,12 @@ mod tests {
         #[test]
         fn flipping_any_byte_is_detected(plaintext in proptest::collection::vec(any::<u8>(), 0..64), index in any::<prop::sample::Index>(), flip in 1u8..=255) {
             let sealer = Sealer::from_bytes(&[9; 32]);
-            let mut raw = BASE64.decode(sealer.seal(&plaintext)).unwrap();
+            let sealed = sealer.seal(&plaintext);
+            let mut raw = BASE64.decode(sealed.strip_prefix(SEALED_MARKER).unwrap()).unwrap();
             let at = index.index(raw.len());
             raw[at] ^= flip;
-            prop_assert_eq!(sealer.open(&BASE64.encode(&raw)), Err(SealError::Authentication));
+            let altered = format!("{SEALED_MARKER}{}", BASE64.encode(&raw));
+            prop_assert_eq!(sealer.open(&altered), Err(SealError::Authentication));
         }
     }
 }

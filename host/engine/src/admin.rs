@@ -367,6 +367,49 @@ async fn change_webhook(
     })
 }
 
+/// Whether `record` holds a secret in another form than the engine's sealer writes
+/// (stored unsealed, or before the mode marker existed).
+pub(super) fn needs_reseal(inner: &Inner, record: &WebhookRecord) -> bool {
+    inner.sealer.needs_reseal(&record.secret_sealed)
+        || record
+            .previous_secret
+            .as_ref()
+            .is_some_and(|(sealed, _)| inner.sealer.needs_reseal(sealed))
+}
+
+/// Rewrites webhook `id`'s secret and previous secret sealed under the engine's key (a
+/// compare-and-set like every other change; nothing else in the record moves, not even
+/// `updated_at`), and installs it. Done at start for a store written unsealed.
+pub(super) async fn reseal_secrets(inner: &Arc<Inner>, id: &str) -> Result<(), EngineError> {
+    let secret_error = |e: hookline_core::secret::SealError| {
+        EngineError::Secret(format!("webhook `{id}`: re-sealing its secret: {e}"))
+    };
+    let mut resealed = false;
+    change_webhook(inner, id, None, |mut r| {
+        resealed = false;
+        if let Some(sealed) = inner
+            .sealer
+            .reseal(&r.secret_sealed)
+            .map_err(secret_error)?
+        {
+            r.secret_sealed = sealed;
+            resealed = true;
+        }
+        if let Some((previous, _)) = &mut r.previous_secret
+            && let Some(sealed) = inner.sealer.reseal(previous).map_err(secret_error)?
+        {
+            *previous = sealed;
+            resealed = true;
+        }
+        Ok(resealed.then_some(r))
+    })
+    .await?;
+    if resealed {
+        tracing::info!(webhook = %id, "re-sealed the webhook's stored secrets under the encryption key");
+    }
+    Ok(())
+}
+
 /// Moves a webhook to `state`, whatever else changed meanwhile: the engine's own changes
 /// (auto-disable, 410 Gone, a config webhook that left the file). One statement that touches
 /// the state columns only, so it never undoes a concurrent edit of other fields.

@@ -498,7 +498,14 @@ impl Engine {
         });
         for record in inner.store.list_webhooks().await? {
             let id = record.id.clone();
-            if let Err(e) = inner.install(record) {
+            // A store written unsealed (or before the mode marker) is sealed on the first
+            // start with a key.
+            let loaded = if admin::needs_reseal(&inner, &record) {
+                admin::reseal_secrets(&inner, &id).await
+            } else {
+                inner.install(record).map(drop)
+            };
+            if let Err(e) = loaded {
                 tracing::error!(webhook = %id, error = %e, "cannot load webhook; it will not receive deliveries");
             }
         }

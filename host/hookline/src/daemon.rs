@@ -12,9 +12,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{API_TOKEN_ENV, Config, ConfigError, StoreKind, Synchronous, process_env};
+use crate::config::{
+    API_TOKEN_ENV, Config, ConfigError, ENCRYPTION_KEY_ENV, StoreKind, Synchronous, process_env,
+};
 use hookline_api::{ApiAuth, ApiLimits, router};
-use hookline_core::secret::Sealer;
+use hookline_core::secret::{SEAL_KEY_LEN, SealKeyError, Sealer};
 use hookline_engine::http::{HttpSender, SenderConfig};
 use hookline_engine::ssrf::NetworkPolicy;
 use hookline_engine::{Engine, EngineConfig, EngineError, WebhookSpec};
@@ -56,9 +58,41 @@ pub enum DaemonError {
         /// Why.
         source: std::io::Error,
     },
+    /// The generated encryption key file could not be read or written.
+    #[error("encryption key file {path}: {source}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The generated encryption key file does not hold a key.
+    #[error("encryption key file {path}: {source}")]
+    KeyFileInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (never the key).
+        source: SealKeyError,
+    },
+    /// The encryption key cannot be rotated, or a rotation is unfinished.
+    #[error("key rotation: {0}")]
+    Rotate(String),
     /// Something the daemon cannot do.
     #[error("{0}")]
     Unsupported(String),
+}
+
+/// Where the key sealing webhook secrets at rest came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `security.encryption_key_file` or `HOOKLINE_ENCRYPTION_KEY`.
+    Configured,
+    /// Read from the data dir's key file.
+    File(PathBuf),
+    /// Generated on this start into the data dir's key file.
+    Generated(PathBuf),
+    /// No key: `security.store_secrets_unsealed = true`.
+    Unsealed,
 }
 
 /// Where the API token came from.
@@ -81,6 +115,7 @@ pub struct Daemon {
     addr: SocketAddr,
     token: String,
     token_source: TokenSource,
+    key_source: KeySource,
     stop: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     /// The SQLite store, closed last by [`Daemon::shutdown`] (its lock freed at once).
@@ -92,33 +127,13 @@ impl Daemon {
     pub async fn start(config: Config) -> Result<Daemon, DaemonError> {
         let env = process_env()?;
         let (token, token_source) = resolve_token(&config, &env)?;
-        let key = config.security.load_encryption_key(env)?;
-        let sealer = match key {
-            Some(key) => Sealer::from_bytes(&key),
-            None => Sealer::insecure_plaintext(),
-        };
+        let (sealer, key_source) = resolve_sealer(&config, env)?;
 
-        let sqlite = match config.store.kind {
-            StoreKind::Sqlite => Arc::new(SqliteStore::open(
-                &config.store.path,
-                SqliteOptions {
-                    synchronous: match config.store.synchronous {
-                        Synchronous::Full => sqlite::Synchronous::Full,
-                        Synchronous::Normal => sqlite::Synchronous::Normal,
-                    },
-                    ..SqliteOptions::default()
-                },
-            )?),
-            StoreKind::Postgres => {
-                return Err(DaemonError::Unsupported(
-                    "store.kind = \"postgres\" is not available in this build yet; use \"sqlite\""
-                        .into(),
-                ));
-            }
-        };
+        let sqlite = open_store(&config)?;
         match Daemon::start_on(&config, sqlite.clone(), sealer, token, token_source).await {
             Ok(mut daemon) => {
                 daemon.store = Some(sqlite);
+                daemon.key_source = key_source;
                 Ok(daemon)
             }
             Err(e) => {
@@ -190,6 +205,7 @@ impl Daemon {
                 addr,
                 token,
                 token_source,
+                key_source: KeySource::Configured,
                 stop,
                 server,
                 store: None,
@@ -275,6 +291,11 @@ impl Daemon {
         &self.token_source
     }
 
+    /// Where the key sealing secrets came from.
+    pub fn key_source(&self) -> &KeySource {
+        &self.key_source
+    }
+
     /// Graceful stop: refuse new events, let deliveries in flight finish within `grace`
     /// (the rest stay queued in the store), stop serving.
     pub async fn shutdown(self, grace: Duration) {
@@ -291,6 +312,152 @@ impl Daemon {
     }
 }
 
+/// Opens the configured store (the SQLite file, locked for this process).
+fn open_store(config: &Config) -> Result<Arc<SqliteStore>, DaemonError> {
+    Ok(match config.store.kind {
+        StoreKind::Sqlite => Arc::new(SqliteStore::open(
+            &config.store.path,
+            SqliteOptions {
+                synchronous: match config.store.synchronous {
+                    Synchronous::Full => sqlite::Synchronous::Full,
+                    Synchronous::Normal => sqlite::Synchronous::Normal,
+                },
+                ..SqliteOptions::default()
+            },
+        )?),
+        StoreKind::Postgres => {
+            return Err(DaemonError::Unsupported(
+                "store.kind = \"postgres\" is not available in this build yet; use \"sqlite\""
+                    .into(),
+            ));
+        }
+    })
+}
+
+/// What [`rotate_key`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRotation {
+    /// The key file now holding the new key.
+    pub key_file: PathBuf,
+    /// Webhooks whose secrets were re-sealed.
+    pub webhooks: usize,
+}
+
+/// `hookline keys rotate`: re-seals every stored secret (current and previous) under a new
+/// key, then makes it the data dir's key. The daemon must be stopped (the store's lock
+/// says so otherwise).
+///
+/// Crash-safe: the new key is written first to `encryption-key.next`, and moved over
+/// `encryption-key` only once every webhook is re-sealed. A daemon refuses to start while
+/// `.next` exists; running the command again finishes the rotation (each value opens under
+/// the new key or the old one).
+///
+/// Only the generated key rotates: a configured key (`security.encryption_key_file`,
+/// `HOOKLINE_ENCRYPTION_KEY`) is the operator's to replace.
+pub async fn rotate_key(config: &Config) -> Result<KeyRotation, DaemonError> {
+    let rotate = |m: String| DaemonError::Rotate(m);
+    if config.security.store_secrets_unsealed {
+        return Err(rotate(
+            "security.store_secrets_unsealed = true: there is no key to rotate; remove the \
+             opt-out (the next start seals the store under a generated key)"
+                .into(),
+        ));
+    }
+    if config
+        .security
+        .load_encryption_key(process_env()?)?
+        .is_some()
+    {
+        return Err(rotate(format!(
+            "the encryption key is configured (security.encryption_key_file or \
+             {ENCRYPTION_KEY_ENV}); only the key the daemon generates in the data dir rotates"
+        )));
+    }
+    let path = config.server.key_file();
+    let next = next_key_file(&path);
+    let read_key = |file: &Path| -> Result<Option<Sealer>, DaemonError> {
+        match std::fs::read_to_string(file) {
+            Ok(text) if !text.trim().is_empty() => {
+                Sealer::from_hex(&text)
+                    .map(Some)
+                    .map_err(|source| DaemonError::KeyFileInvalid {
+                        path: file.to_owned(),
+                        source,
+                    })
+            }
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(DaemonError::KeyFile {
+                path: file.to_owned(),
+                source,
+            }),
+        }
+    };
+    let old = read_key(&path)?.ok_or_else(|| {
+        rotate(format!(
+            "no key in {}: start the daemon once to generate it",
+            path.display()
+        ))
+    })?;
+    let new = match read_key(&next)? {
+        Some(sealer) => sealer,
+        None => {
+            let key = generate_key();
+            write_private(&next, &key).map_err(|source| DaemonError::KeyFile {
+                path: next.clone(),
+                source,
+            })?;
+            Sealer::from_hex(&key).map_err(|source| DaemonError::KeyFileInvalid {
+                path: next.clone(),
+                source,
+            })?
+        }
+    };
+    let store = open_store(config)?;
+    let resealed = reseal_all(&*store, &old, &new).await;
+    store.close().await;
+    let webhooks = resealed?;
+    std::fs::rename(&next, &path).map_err(|source| DaemonError::KeyFile {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(KeyRotation {
+        key_file: path,
+        webhooks,
+    })
+}
+
+/// Rewrites every webhook's secrets sealed under `new`; each value opens under `new` (a
+/// resumed rotation) or `old`.
+async fn reseal_all(store: &dyn Store, old: &Sealer, new: &Sealer) -> Result<usize, DaemonError> {
+    let mut count = 0;
+    for mut record in store.list_webhooks().await? {
+        let id = record.id.clone();
+        let reseal = |sealed: &str| -> Result<String, DaemonError> {
+            let plaintext = new
+                .open(sealed)
+                .or_else(|_| old.open(sealed))
+                .map_err(|e| DaemonError::Rotate(format!("webhook `{id}`: {e}")))?;
+            Ok(new.seal(&plaintext))
+        };
+        record.secret_sealed = reseal(&record.secret_sealed)?;
+        if let Some((previous, _)) = &mut record.previous_secret {
+            *previous = reseal(previous)?;
+        }
+        let version = record.version;
+        store.update_webhook(record, version).await?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Where [`rotate_key`] keeps the new key until every secret is re-sealed under it.
+fn next_key_file(key_file: &Path) -> PathBuf {
+    let mut name = key_file.as_os_str().to_owned();
+    name.push(".next");
+    PathBuf::from(name)
+}
+
 /// Runs the daemon until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn serve(config: Config) -> Result<(), DaemonError> {
     let grace = config.delivery.timeout() + Duration::from_secs(5);
@@ -302,6 +469,17 @@ pub async fn serve(config: Config) -> Result<(), DaemonError> {
         TokenSource::File(path) => println!("hookline: API token in {}", path.display()),
         TokenSource::Env => println!("hookline: API token from {API_TOKEN_ENV}"),
         TokenSource::Config => println!("hookline: API token from the config file"),
+    }
+    match daemon.key_source() {
+        KeySource::Generated(path) => println!(
+            "hookline: generated an encryption key into {} (back it up with the store)",
+            path.display()
+        ),
+        KeySource::File(path) => println!("hookline: encryption key in {}", path.display()),
+        KeySource::Configured => println!("hookline: encryption key from the configuration"),
+        KeySource::Unsealed => println!(
+            "hookline: WARNING: webhook secrets are stored UNSEALED (security.store_secrets_unsealed = true)"
+        ),
     }
     println!("hookline: listening on http://{}", daemon.local_addr());
     tracing::info!(addr = %daemon.local_addr(), "hookline is serving");
@@ -392,6 +570,86 @@ fn resolve_token(
     Ok((token, TokenSource::Generated(path)))
 }
 
+/// The sealer for webhook secrets: the configured key, else the data dir's key file
+/// (generated with mode 0600 on first start, like the API token), else — only under the
+/// explicit `security.store_secrets_unsealed` opt-out — none.
+fn resolve_sealer(
+    config: &Config,
+    env: Vec<(String, String)>,
+) -> Result<(Sealer, KeySource), DaemonError> {
+    let configured = config.security.load_encryption_key(env)?;
+    let path = config.server.key_file();
+    let next = next_key_file(&path);
+    if next.exists() {
+        return Err(DaemonError::Rotate(format!(
+            "an interrupted `hookline keys rotate` left {}; run `hookline keys rotate` again \
+             to finish it before starting the daemon",
+            next.display()
+        )));
+    }
+    let fail = |source| DaemonError::KeyFile {
+        path: path.clone(),
+        source,
+    };
+    let stored = match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => Some(zeroize::Zeroizing::new(text)),
+        Ok(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(fail(e)),
+    };
+    if config.security.store_secrets_unsealed {
+        let conflict = if configured.is_some() {
+            Some(format!(
+                "an encryption key is configured (security.encryption_key_file or {ENCRYPTION_KEY_ENV}); remove one of the two"
+            ))
+        } else if stored.is_some() {
+            Some(format!(
+                "{} holds the key this store's secrets are sealed with; remove the opt-out (sealing is the default)",
+                path.display()
+            ))
+        } else {
+            None
+        };
+        if let Some(message) = conflict {
+            return Err(ConfigError::EncryptionKey {
+                from: "security.store_secrets_unsealed = true".to_owned(),
+                message,
+            }
+            .into());
+        }
+        tracing::warn!(
+            "security.store_secrets_unsealed = true: webhook secrets will be stored only \
+             base64-encoded, NOT encrypted; anyone who can read the store can sign as Hookline"
+        );
+        return Ok((Sealer::insecure_plaintext(), KeySource::Unsealed));
+    }
+    if let Some(key) = configured {
+        return Ok((Sealer::from_bytes(&key), KeySource::Configured));
+    }
+    if let Some(text) = stored {
+        let sealer = Sealer::from_hex(&text).map_err(|source| DaemonError::KeyFileInvalid {
+            path: path.clone(),
+            source,
+        })?;
+        return Ok((sealer, KeySource::File(path)));
+    }
+    let key = generate_key();
+    write_private(&path, &key).map_err(fail)?;
+    let sealer = Sealer::from_hex(&key).map_err(|source| DaemonError::KeyFileInvalid {
+        path: path.clone(),
+        source,
+    })?;
+    Ok((sealer, KeySource::Generated(path)))
+}
+
+/// A new encryption key: 32 random bytes as 64 hex characters, wiped on drop.
+fn generate_key() -> zeroize::Zeroizing<String> {
+    use rand::RngCore;
+    let mut bytes = zeroize::Zeroizing::new([0u8; SEAL_KEY_LEN]);
+    rand::rng().fill_bytes(&mut *bytes);
+    zeroize::Zeroizing::new(hex::encode(*bytes))
+}
+
 /// A new API token: `hl_` and 64 hex characters (256 random bits).
 pub fn generate_token() -> String {
     use rand::RngCore;
@@ -417,4 +675,93 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.write_all(text.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use hookline_test_support::TempDir;
+
+    use super::*;
+
+    fn config(dir: &TempDir, extra: &str) -> Config {
+        let text = format!(
+            "[server]\ndata_dir = {:?}\n{extra}",
+            dir.path().join("data").display().to_string()
+        );
+        Config::from_toml_str(&text, "config.toml", []).unwrap()
+    }
+
+    #[test]
+    fn no_key_configured_generates_one_then_reads_it() {
+        let dir = TempDir::new("daemon-key");
+        let c = config(&dir, "");
+        let (sealer, source) = resolve_sealer(&c, vec![]).unwrap();
+        assert!(sealer.is_secure());
+        assert_eq!(source, KeySource::Generated(c.server.key_file()));
+        let sealed = sealer.seal(b"whsec_abc");
+        let (again, source) = resolve_sealer(&c, vec![]).unwrap();
+        assert_eq!(source, KeySource::File(c.server.key_file()));
+        assert_eq!(&*again.open_string(&sealed).unwrap(), "whsec_abc");
+    }
+
+    #[test]
+    fn a_configured_key_generates_no_file() {
+        let dir = TempDir::new("daemon-key");
+        let c = config(&dir, "");
+        let env = vec![(ENCRYPTION_KEY_ENV.to_owned(), "ab".repeat(32))];
+        let (sealer, source) = resolve_sealer(&c, env).unwrap();
+        assert!(sealer.is_secure());
+        assert_eq!(source, KeySource::Configured);
+        assert!(!c.server.key_file().exists());
+    }
+
+    #[test]
+    fn the_unsealed_opt_out_generates_nothing_and_refuses_a_key() {
+        let dir = TempDir::new("daemon-key");
+        let c = config(&dir, "[security]\nstore_secrets_unsealed = true\n");
+        let (sealer, source) = resolve_sealer(&c, vec![]).unwrap();
+        assert!(!sealer.is_secure());
+        assert_eq!(source, KeySource::Unsealed);
+        assert!(!c.server.key_file().exists());
+
+        let env = vec![(ENCRYPTION_KEY_ENV.to_owned(), "ab".repeat(32))];
+        let e = resolve_sealer(&c, env).unwrap_err().to_string();
+        assert!(
+            e.contains("security.store_secrets_unsealed = true")
+                && e.contains("an encryption key is configured"),
+            "{e}"
+        );
+
+        resolve_sealer(&config(&dir, ""), vec![]).unwrap();
+        let e = resolve_sealer(&c, vec![]).unwrap_err().to_string();
+        assert!(
+            e.contains("holds the key this store's secrets are sealed with"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_rotation_blocks_the_start() {
+        let dir = TempDir::new("daemon-key");
+        let c = config(&dir, "");
+        resolve_sealer(&c, vec![]).unwrap();
+        std::fs::write(next_key_file(&c.server.key_file()), "ab".repeat(32)).unwrap();
+        let e = resolve_sealer(&c, vec![]).unwrap_err().to_string();
+        assert!(
+            e.contains("an interrupted `hookline keys rotate` left")
+                && e.contains("encryption-key.next"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_damaged_key_file_is_named_never_shown() {
+        let dir = TempDir::new("daemon-key");
+        let c = config(&dir, "");
+        std::fs::create_dir_all(c.server.data_dir.clone()).unwrap();
+        std::fs::write(c.server.key_file(), "zz0123").unwrap();
+        let e = resolve_sealer(&c, vec![]).unwrap_err().to_string();
+        assert!(e.starts_with("encryption key file "), "{e}");
+        assert!(!e.contains("zz0123"), "{e}");
+    }
 }

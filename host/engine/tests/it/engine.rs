@@ -316,3 +316,77 @@ async fn shutdown_drops_the_callbacks_still_waiting() {
     assert_eq!(f.engine.waiting_callbacks(), 0);
     assert!(results.lock().unwrap().is_empty());
 }
+
+/// A store written by an engine without a key (the daemon's `store_secrets_unsealed`
+/// opt-out) is sealed on the first start with one: the current and previous secrets are
+/// rewritten marked `v1:aesgcm:`, and the webhook keeps receiving deliveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_written_unsealed_is_resealed_on_the_first_start_with_a_key() {
+    use hookline_core::secret::{PLAIN_MARKER, SEALED_MARKER};
+    let store = TempStore::open("it-reseal");
+    let receiver = Receiver::start().await;
+    receiver.script("/hook", vec![Reply::Status(200)]);
+    let config = || EngineConfig {
+        workers: 2,
+        retention: None,
+        poll_interval: Duration::from_millis(50),
+        ..EngineConfig::default()
+    };
+    let sender = || HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback()).unwrap();
+    let unsealed = Engine::start(
+        store.dyn_store(),
+        sender(),
+        Sealer::insecure_plaintext(),
+        config(),
+    )
+    .await
+    .unwrap();
+    let created = unsealed
+        .create_webhook(WebhookSpec {
+            id: Some("hook".into()),
+            url: receiver.url("/hook"),
+            events: vec!["task.*".into()],
+            ..WebhookSpec::default()
+        })
+        .await
+        .unwrap();
+    let rotated = unsealed.rotate_secret("hook", None, None).await.unwrap();
+    unsealed.shutdown(Duration::ZERO).await;
+    let before = store
+        .dyn_store()
+        .get_webhook("hook".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(before.secret_sealed.starts_with(PLAIN_MARKER));
+
+    let sealer = Sealer::from_bytes(&[9; 32]);
+    let engine = Engine::start(store.dyn_store(), sender(), sealer.clone(), config())
+        .await
+        .unwrap();
+    let after = store
+        .dyn_store()
+        .get_webhook("hook".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.version, before.version + 1);
+    assert!(after.secret_sealed.starts_with(SEALED_MARKER));
+    assert!(!after.secret_sealed.contains(&rotated.secret));
+    assert_eq!(
+        *sealer.open_string(&after.secret_sealed).unwrap(),
+        rotated.secret
+    );
+    let (previous, _) = after.previous_secret.as_ref().unwrap();
+    assert!(previous.starts_with(SEALED_MARKER));
+    assert_eq!(*sealer.open_string(previous).unwrap(), created.secret);
+
+    engine.ingest(vec![event("after-reseal")]).await.unwrap();
+    eventually(
+        "a delivery after re-sealing",
+        DEFAULT_DEADLINE,
+        async || !receiver.requests_to("/hook").is_empty(),
+    )
+    .await;
+    engine.shutdown(Duration::ZERO).await;
+}

@@ -39,6 +39,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the reproducible load benchmark against a real daemon.
     Bench(bench::BenchArgs),
+    /// Manage the key sealing webhook secrets at rest: rotate.
+    #[command(subcommand)]
+    Keys(serve::KeysCommand),
     /// Generate signing secrets.
     #[command(subcommand)]
     Secret(keys::SecretCommand),
@@ -102,6 +105,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Demo(args) => demo::demo(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Keys(cmd) => serve::keys(cmd),
         Command::Secret(cmd) => keys::secret(cmd),
         Command::Sign(args) => keys::sign(args),
         Command::Verify(args) => keys::verify(args),

@@ -1,4 +1,4 @@
-//! `hookline serve`: the headless daemon.
+//! `hookline serve`: the headless daemon; `hookline keys`: its encryption key.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::AtRuntime as _;
-use clap::Args;
+use clap::{Args, Subcommand};
 use hookline::config::{Config, LogFormat};
 use hookline::daemon;
 
@@ -35,6 +35,46 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .at_runtime()?;
     match runtime.block_on(daemon::serve(config)) {
         Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("hookline: {e}");
+            Ok(ExitCode::from(super::EXIT_RUNTIME))
+        }
+    }
+}
+
+/// `hookline keys`.
+#[derive(Debug, Subcommand)]
+pub(super) enum KeysCommand {
+    /// Re-seal every stored webhook secret under a new encryption key (the one the daemon
+    /// generated in its data dir). Stop the daemon first; an interrupted rotation is
+    /// finished by running it again.
+    Rotate(ServeArgs),
+}
+
+pub(super) fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
+    let KeysCommand::Rotate(args) = cmd;
+    let config = match Config::from_env_and_file(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("hookline: invalid configuration:\n{e}");
+            return Ok(ExitCode::from(super::EXIT_USAGE));
+        }
+    };
+    init_logging(&config.log.level, config.log.format);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .at_runtime()?;
+    match runtime.block_on(daemon::rotate_key(&config)) {
+        Ok(done) => {
+            println!(
+                "hookline: re-sealed the secrets of {} webhook(s) under a new key in {}",
+                done.webhooks,
+                done.key_file.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Err(e) => {
             eprintln!("hookline: {e}");
             Ok(ExitCode::from(super::EXIT_RUNTIME))

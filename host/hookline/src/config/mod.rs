@@ -79,6 +79,10 @@ pub const ENCRYPTION_KEY_ENV: &str = "HOOKLINE_ENCRYPTION_KEY";
 /// Name of the generated API token file inside `server.data_dir`.
 pub const TOKEN_FILE_NAME: &str = "api-token";
 
+/// Name of the generated encryption key file inside `server.data_dir`, used when no key is
+/// configured (`security.encryption_key_file`, `HOOKLINE_ENCRYPTION_KEY`).
+pub const KEY_FILE_NAME: &str = "encryption-key";
+
 /// Name of the SQLite database inside `server.data_dir` when `store.path` is unset.
 pub const DEFAULT_DATABASE_NAME: &str = "hookline.db";
 
@@ -193,6 +197,9 @@ pub struct StoreConfig {
 pub struct SecurityConfig {
     /// File holding the encryption key (64 hex characters).
     pub encryption_key_file: Option<PathBuf>,
+    /// The opt-out from sealing: store webhook secrets only base64-encoded, and generate no
+    /// key. Off by default; refused together with a configured or generated key.
+    pub store_secrets_unsealed: bool,
     /// Networks exempt from the SSRF guard.
     #[serde(deserialize_with = "parsed_list")]
     pub allowed_networks: Vec<IpNet>,
@@ -390,6 +397,11 @@ impl ServerConfig {
     pub fn token_file(&self) -> PathBuf {
         self.data_dir.join(TOKEN_FILE_NAME)
     }
+
+    /// Where the daemon keeps a generated encryption key: `<data_dir>/encryption-key`.
+    pub fn key_file(&self) -> PathBuf {
+        self.data_dir.join(KEY_FILE_NAME)
+    }
 }
 
 impl PluginsConfig {
@@ -490,8 +502,9 @@ impl SecurityConfig {
     /// Loads the encryption key from `encryption_key_file` and/or `HOOKLINE_ENCRYPTION_KEY`
     /// in `env` (pass [`process_env`]'s result, or a test's own list).
     ///
-    /// Both may be set only if they hold the same key. With neither, returns `Ok(None)`
-    /// after logging a loud warning: secrets will then be stored only base64-encoded.
+    /// Both may be set only if they hold the same key. With neither, returns `Ok(None)`: the
+    /// daemon then uses (or generates) the data dir's key file, or, only under
+    /// `store_secrets_unsealed`, stores secrets unsealed.
     /// Error messages name the source but never include the key.
     pub fn load_encryption_key(
         &self,
@@ -531,15 +544,7 @@ impl SecurityConfig {
                 message: "both are set and hold different keys; keep only one".to_owned(),
             }),
             (Some((_, key)), _) | (None, Some((_, key))) => Ok(Some(*key)),
-            (None, None) => {
-                tracing::warn!(
-                    "no encryption key configured (neither `security.encryption_key_file` \
-                     nor {ENCRYPTION_KEY_ENV}): webhook secrets will be stored only \
-                     base64-encoded, NOT encrypted; anyone who can read the store can sign \
-                     as Hookline"
-                );
-                Ok(None)
-            }
+            (None, None) => Ok(None),
         }
     }
 }

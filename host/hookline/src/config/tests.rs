@@ -100,6 +100,7 @@ fn defaults_match_the_origin() {
     assert_eq!(c.store.url, None);
     assert_eq!(c.store.synchronous, Synchronous::Full);
     assert_eq!(c.security.encryption_key_file, None);
+    assert!(!c.security.store_secrets_unsealed);
     assert!(c.security.allowed_networks.is_empty());
     assert_eq!(c.log.level, "info");
     assert_eq!(c.log.format, LogFormat::Text);
@@ -931,6 +932,7 @@ fn encryption_key_from_env_or_file() {
     let none = SecurityConfig {
         encryption_key_file: None,
         allowed_networks: vec![],
+        store_secrets_unsealed: false,
     };
     assert_eq!(none.load_encryption_key([]).unwrap(), None);
     assert_eq!(
@@ -943,6 +945,7 @@ fn encryption_key_from_env_or_file() {
     let from_file = SecurityConfig {
         encryption_key_file: Some(file.clone()),
         allowed_networks: vec![],
+        store_secrets_unsealed: false,
     };
     assert_eq!(from_file.load_encryption_key([]).unwrap(), Some(expected));
     assert_eq!(
@@ -965,6 +968,7 @@ fn bad_encryption_keys_name_their_source_never_the_key() {
     let none = SecurityConfig {
         encryption_key_file: None,
         allowed_networks: vec![],
+        store_secrets_unsealed: false,
     };
     let short = "abcdef0123";
     let e = none
@@ -994,6 +998,7 @@ fn bad_encryption_keys_name_their_source_never_the_key() {
     let from_file = SecurityConfig {
         encryption_key_file: Some(file.clone()),
         allowed_networks: vec![],
+        store_secrets_unsealed: false,
     };
     let e = from_file.load_encryption_key([]).unwrap_err().to_string();
     assert_has(
@@ -1006,6 +1011,7 @@ fn bad_encryption_keys_name_their_source_never_the_key() {
     let missing = SecurityConfig {
         encryption_key_file: Some(PathBuf::from("/nonexistent/hookline.key")),
         allowed_networks: vec![],
+        store_secrets_unsealed: false,
     };
     assert_has(
         &missing.load_encryption_key([]).unwrap_err().to_string(),
