@@ -317,3 +317,119 @@ async fn a_plugin_file_replaced_by_one_refusing_the_config_is_not_used() {
     assert!(line.contains("unknown field `paths`"), "{line}");
     assert!(line.contains(".toml:"), "names the file and line: {line}");
 }
+
+/// The JavaScript and C examples, built from source by their SDKs' build scripts (a
+/// missing toolchain fails here), behind a real daemon: each delivers a transformed request
+/// signed over the bytes received, the same as its Rust original; each refuses a bad config
+/// at API create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_and_c_examples_deliver_their_transformed_signed_requests() {
+    use hookline_test_support::plugins::{Lang, plugin_in};
+    let receiver = Receiver::start().await;
+    let examples = [
+        (
+            "redact-js",
+            plugin_in(Lang::JavaScript, "redact"),
+            r#"{ remove = ["data.prompt", "data.items.*.token"], mask = ["resource.labels.email"] }"#,
+        ),
+        (
+            "redact-c",
+            plugin_in(Lang::C, "redact"),
+            r#"{ remove = ["data.prompt", "data.items.*.token"], mask = ["resource.labels.email"] }"#,
+        ),
+        (
+            "cloudevents-js",
+            plugin_in(Lang::JavaScript, "cloudevents"),
+            r#"{ source = "https://platform.example/e2e", type_prefix = "com.example" }"#,
+        ),
+    ];
+    let mut config = plugin_config(true);
+    for (id, path, plugin_config) in &examples {
+        config = config.webhook(&redact_webhook(
+            id,
+            &receiver.url(&format!("/{id}")),
+            &path.display().to_string(),
+            plugin_config,
+        ));
+    }
+    let daemon = Daemon::start(config).await;
+    daemon
+        .emit(json!({
+            "type": "task.completed",
+            "resource": {"id": "t1", "type": "task", "labels": {"email": "ada@example.com", "team": "core"}},
+            "data": {"session_id": "s1", "prompt": "private", "status": "completed",
+                     "items": [{"name": "a", "token": "tok_a"}], "cost": 1.50}
+        }))
+        .await;
+    let mut bodies = std::collections::HashMap::new();
+    for (id, _, _) in &examples {
+        let path = format!("/{id}");
+        let got = eventually(
+            &format!("a request to {path}"),
+            Duration::from_secs(90),
+            || async {
+                let got = receiver.requests_to(&path);
+                if got.is_empty() {
+                    Err("none yet".to_owned())
+                } else {
+                    Ok(got)
+                }
+            },
+        )
+        .await;
+        let req = &got[0];
+        let ts = req.expect_header("x-webhook-timestamp");
+        assert_eq!(
+            req.expect_header("x-webhook-signature"),
+            marionette_signature(SECRET, ts, &req.body),
+            "signed over the bytes received at {path}"
+        );
+        bodies.insert(
+            *id,
+            (req.expect_header("content-type").to_owned(), req.json()),
+        );
+    }
+    for id in ["redact-js", "redact-c"] {
+        let (content_type, body) = &bodies[id];
+        assert_eq!(content_type, "application/json", "{id}");
+        assert!(body["data"].get("prompt").is_none(), "{id}: {body}");
+        assert_eq!(body["data"]["items"], json!([{"name": "a"}]), "{id}");
+        assert_eq!(
+            body["resource"]["labels"],
+            json!({"email": "***", "team": "core"}),
+            "{id}"
+        );
+        assert_eq!(body["event"], "task.completed", "{id}");
+        assert_eq!(body["data"]["cost"], 1.5, "{id}");
+    }
+    let (content_type, ce) = &bodies["cloudevents-js"];
+    assert!(
+        content_type.starts_with("application/cloudevents+json"),
+        "{content_type}"
+    );
+    assert_eq!(ce["specversion"], "1.0");
+    assert_eq!(ce["type"], "com.example.task.completed");
+    assert_eq!(ce["source"], "https://platform.example/e2e");
+    assert_eq!(ce["subject"], "task/t1");
+    assert_eq!(ce["datacontenttype"], "application/json");
+    assert_eq!(ce["data"]["status"], "completed");
+    assert!(
+        ce["id"].as_str().is_some_and(|id| id.starts_with("evt_")),
+        "{ce}"
+    );
+
+    // A bad plugin_config for each is refused before any delivery.
+    for ((id, path, _), bad) in examples.iter().zip([
+        json!({"paths": ["data.prompt"]}),
+        json!({"remove": ["prompt"]}),
+        json!({"source": ""}),
+    ]) {
+        let spec = json!({
+            "id": format!("{id}-bad"), "url": receiver.url("/bad"), "events": ["*"],
+            "plugin": path.display().to_string(), "plugin_config": bad,
+        });
+        let refused = daemon.post_json("/v1/webhooks", &spec).await;
+        assert_eq!(refused.status, 400, "{id}: {refused:?}");
+        assert_eq!(refused.error_field(), "plugin_config", "{id}");
+    }
+}
