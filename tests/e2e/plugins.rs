@@ -318,12 +318,12 @@ async fn a_plugin_file_replaced_by_one_refusing_the_config_is_not_used() {
     assert!(line.contains(".toml:"), "names the file and line: {line}");
 }
 
-/// The JavaScript and C examples, built from source by their SDKs' build scripts (a
+/// The JavaScript, C and Python examples, built from source by their SDKs' build scripts (a
 /// missing toolchain fails here), behind a real daemon: each delivers a transformed request
 /// signed over the bytes received, the same as its Rust original; each refuses a bad config
 /// at API create.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn javascript_and_c_examples_deliver_their_transformed_signed_requests() {
+async fn javascript_c_and_python_examples_deliver_their_transformed_signed_requests() {
     use hookline_test_support::plugins::{Lang, plugin_in};
     let receiver = Receiver::start().await;
     let examples = [
@@ -338,12 +338,24 @@ async fn javascript_and_c_examples_deliver_their_transformed_signed_requests() {
             r#"{ remove = ["data.prompt", "data.items.*.token"], mask = ["resource.labels.email"] }"#,
         ),
         (
+            "redact-py",
+            plugin_in(Lang::Python, "redact"),
+            r#"{ remove = ["data.prompt", "data.items.*.token"], mask = ["resource.labels.email"] }"#,
+        ),
+        (
             "cloudevents-js",
             plugin_in(Lang::JavaScript, "cloudevents"),
             r#"{ source = "https://platform.example/e2e", type_prefix = "com.example" }"#,
         ),
+        (
+            "cloudevents-py",
+            plugin_in(Lang::Python, "cloudevents"),
+            r#"{ source = "https://platform.example/e2e", type_prefix = "com.example" }"#,
+        ),
     ];
-    let mut config = plugin_config(true);
+    // The daemon compiles each plugin at start to check its config (Python's 18 MB take
+    // seconds each in a debug build; the cache keeps them for the next run).
+    let mut config = plugin_config(true).start_within(Duration::from_secs(180));
     for (id, path, plugin_config) in &examples {
         config = config.webhook(&redact_webhook(
             id,
@@ -389,7 +401,7 @@ async fn javascript_and_c_examples_deliver_their_transformed_signed_requests() {
             (req.expect_header("content-type").to_owned(), req.json()),
         );
     }
-    for id in ["redact-js", "redact-c"] {
+    for id in ["redact-js", "redact-c", "redact-py"] {
         let (content_type, body) = &bodies[id];
         assert_eq!(content_type, "application/json", "{id}");
         assert!(body["data"].get("prompt").is_none(), "{id}: {body}");
@@ -402,27 +414,31 @@ async fn javascript_and_c_examples_deliver_their_transformed_signed_requests() {
         assert_eq!(body["event"], "task.completed", "{id}");
         assert_eq!(body["data"]["cost"], 1.5, "{id}");
     }
-    let (content_type, ce) = &bodies["cloudevents-js"];
-    assert!(
-        content_type.starts_with("application/cloudevents+json"),
-        "{content_type}"
-    );
-    assert_eq!(ce["specversion"], "1.0");
-    assert_eq!(ce["type"], "com.example.task.completed");
-    assert_eq!(ce["source"], "https://platform.example/e2e");
-    assert_eq!(ce["subject"], "task/t1");
-    assert_eq!(ce["datacontenttype"], "application/json");
-    assert_eq!(ce["data"]["status"], "completed");
-    assert!(
-        ce["id"].as_str().is_some_and(|id| id.starts_with("evt_")),
-        "{ce}"
-    );
+    for id in ["cloudevents-js", "cloudevents-py"] {
+        let (content_type, ce) = &bodies[id];
+        assert!(
+            content_type.starts_with("application/cloudevents+json"),
+            "{id}: {content_type}"
+        );
+        assert_eq!(ce["specversion"], "1.0", "{id}");
+        assert_eq!(ce["type"], "com.example.task.completed", "{id}");
+        assert_eq!(ce["source"], "https://platform.example/e2e", "{id}");
+        assert_eq!(ce["subject"], "task/t1", "{id}");
+        assert_eq!(ce["datacontenttype"], "application/json", "{id}");
+        assert_eq!(ce["data"]["status"], "completed", "{id}");
+        assert!(
+            ce["id"].as_str().is_some_and(|e| e.starts_with("evt_")),
+            "{id}: {ce}"
+        );
+    }
 
     // A bad plugin_config for each is refused before any delivery.
     for ((id, path, _), bad) in examples.iter().zip([
         json!({"paths": ["data.prompt"]}),
         json!({"remove": ["prompt"]}),
+        json!({"mask": ["data..x"]}),
         json!({"source": ""}),
+        json!({"sauce": "x"}),
     ]) {
         let spec = json!({
             "id": format!("{id}-bad"), "url": receiver.url("/bad"), "events": ["*"],

@@ -90,6 +90,8 @@ pub enum Lang {
     /// `plugins/c/NAME/NAME.c`, built by `guest/c/build.sh` (wit-bindgen c, clang-16,
     /// wasi-libc, wasm-component-ld).
     C,
+    /// `plugins/py/NAME/NAME.py`, built by `guest/py/build.sh` (componentize-py).
+    Python,
 }
 
 impl Lang {
@@ -97,6 +99,7 @@ impl Lang {
         match self {
             Lang::JavaScript => "js",
             Lang::C => "c",
+            Lang::Python => "py",
         }
     }
 }
@@ -129,6 +132,13 @@ pub fn plugin_in(lang: Lang, name: &str) -> PathBuf {
             let mut cmd = Command::new(root.join("guest/c/build.sh"));
             cmd.arg(&out)
                 .arg(root.join(format!("plugins/c/{name}/{name}.c")));
+            cmd
+        }
+        Lang::Python => {
+            let mut cmd = Command::new(root.join("guest/py/build.sh"));
+            cmd.arg(root.join(format!("plugins/py/{name}")))
+                .arg(name)
+                .arg(&out);
             cmd
         }
     };
