@@ -148,7 +148,8 @@
 //! hookline plugin run target/wasm32-wasip2/release/notify.wasm --event event.json --config '{"prefix": "> "}'
 //! ```
 //!
-//! `check` says whether the file is a plugin of this world and lists its imports; `run`
+//! `check` says whether the file is a plugin of this world and lists its imports (with
+//! `--config JSON`, it also asks your [`Plugin::check_config`]); `run`
 //! also reports traps, fuel exhaustion, the memory cap and the deadline the way a delivery
 //! would fail with them.
 //!
@@ -166,6 +167,12 @@
 //! plugin_config = { prefix = "> " }
 //! ```
 //!
+//! Implement [`Plugin::check_config`] (the examples do) so that a wrong `plugin_config` is
+//! refused before any delivery: the daemon asks it at start (a refusal is a configuration
+//! error naming the key and line), when a webhook is created or updated through the API
+//! (400 naming `plugin_config`) and when the plugin file is replaced (a new version that
+//! refuses a configuration in use is not used; the previous one keeps serving).
+//!
 //! The host compiles the plugin once and caches it; replacing the file reloads it without a
 //! restart. Deliveries the plugin skips are recorded as `skipped` with its reason; a
 //! failure, a trap, a timeout or bad output fails the delivery with its own error kind,
@@ -173,9 +180,10 @@
 //!
 //! ## The contract
 //!
-//! The WIT world `hookline:plugin/plugin@0.1.0` (shipped in this crate as
-//! `wit/plugin.wit`) exports `transform(event, webhook, config) -> outcome` and imports
-//! `log(level, message)`. This crate generates its bindings with `wit-bindgen` on wasm32
+//! The WIT world `hookline:plugin/plugin@0.2.0` (shipped in this crate as
+//! `wit/plugin.wit`) exports `transform(event, webhook, config) -> outcome` and
+//! `check-config(config) -> result<_, string>`, and imports `log(level, message)`. Hosts
+//! also load plugins of world 0.1.0 (no `check-config`). This crate generates its bindings with `wit-bindgen` on wasm32
 //! only; [`export_plugin!`] connects them to your [`Plugin`].
 
 pub mod event;
@@ -208,6 +216,20 @@ pub trait Plugin {
     /// `config` is the webhook's `plugin_config` as JSON text (`{}` when it has none); read
     /// it with [`config()`].
     fn transform(event: Event, webhook: Webhook, config: &str) -> Outcome;
+
+    /// Checks a webhook's `plugin_config` (JSON text, `{}` when none) before any delivery
+    /// uses it; an `Err` refuses it with that message, which should name the key and say
+    /// what is wrong (`plugin_config: unknown field `paths`, expected `remove`, …`). The
+    /// host calls it at start, when a webhook is created or updated, and when the plugin
+    /// file changes. The default accepts everything: the configuration is then only read
+    /// at the first delivery.
+    ///
+    /// # Errors
+    /// The message the host shows for a refused configuration.
+    fn check_config(config: &str) -> Result<(), String> {
+        let _ = config;
+        Ok(())
+    }
 }
 
 /// Registers a [`Plugin`] as the component's `transform` export.
@@ -244,6 +266,12 @@ macro_rules! export_plugin {
                     config: ::std::string::String,
                 ) -> $crate::__private::bindings::Outcome {
                     $crate::__private::transform::<$plugin>(event, webhook, config)
+                }
+
+                fn check_config(
+                    config: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    <$plugin as $crate::Plugin>::check_config(&config)
                 }
             }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hookline_e2e::daemon::{Daemon, DaemonConfig};
+use hookline_e2e::daemon::{Daemon, DaemonConfig, serve_expecting_failure};
 use hookline_e2e::signatures::marionette_signature;
 use hookline_test_support::plugins::{plugin, shared_cache_dir};
 use hookline_test_support::receiver::Receiver;
@@ -139,4 +139,313 @@ async fn every_example_plugin_delivers_its_transformed_signed_request() {
         statuses.contains(&"delivered") && statuses.contains(&"skipped"),
         "{statuses:?}"
     );
+}
+
+/// The mistake of issue 15: `redact`'s key is `remove`, not `paths`.
+const BAD_REDACT_CONFIG: &str = r#"{ paths = ["data.prompt"] }"#;
+
+fn redact_webhook(id: &str, url: &str, plugin_path: &str, plugin_config: &str) -> String {
+    format!(
+        "id = \"{id}\"\nurl = {url}\nevents = [\"*\"]\nsecret = \"{SECRET}\"\nplugin = {path}\nplugin_config = {plugin_config}",
+        url = toml_string(url),
+        path = toml_string(plugin_path),
+    )
+}
+
+fn plugin_config(cache: bool) -> DaemonConfig {
+    let config = DaemonConfig::new().set("plugins", "timeout_ms", "2000");
+    if cache {
+        config.set(
+            "plugins",
+            "cache_dir",
+            &toml_string(&shared_cache_dir().display().to_string()),
+        )
+    } else {
+        config
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_plugin_config_is_refused_at_start_naming_the_key_and_line() {
+    let redact = plugin("redact").display().to_string();
+    let dir = hookline_test_support::TempDir::new("e2e-plugin-config-start");
+    let text = plugin_config(true)
+        .webhook(&redact_webhook(
+            "analytics",
+            "http://127.0.0.1:9/hook",
+            &redact,
+            BAD_REDACT_CONFIG,
+        ))
+        .render(dir.path(), "127.0.0.1:0");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("plugin_config = "))
+        .expect("the plugin_config line")
+        + 1;
+    let out = serve_expecting_failure(&text, &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("bad.toml:{line}:")), "{stderr}");
+    assert!(stderr.contains("`webhooks[0].plugin_config`"), "{stderr}");
+    assert!(stderr.contains("unknown field `paths`"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_plugin_config_is_refused_by_the_api_before_any_delivery() {
+    let receiver = Receiver::start().await;
+    let daemon = Daemon::start(plugin_config(true)).await;
+    let redact = plugin("redact").display().to_string();
+    let spec = json!({
+        "id": "analytics",
+        "url": receiver.url("/analytics"),
+        "events": ["*"],
+        "plugin": redact,
+        "plugin_config": {"paths": ["data.prompt"]},
+    });
+    let refused = daemon.post_json("/v1/webhooks", &spec).await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert_eq!(refused.error_field(), "plugin_config");
+    assert!(
+        refused.error_message().contains("unknown field `paths`"),
+        "{refused:?}"
+    );
+    assert_eq!(daemon.get_json("/v1/webhooks/analytics").await.status, 404);
+
+    // Created with a good configuration, then updated to the bad one: refused too.
+    let mut good = spec.clone();
+    good["plugin_config"] = json!({"remove": ["data.prompt"]});
+    daemon.create_webhook(good).await;
+    let update = daemon
+        .request_raw(
+            reqwest::Method::PATCH,
+            "/v1/webhooks/analytics",
+            Some(hookline_e2e::daemon::TOKEN),
+            Some(serde_json::to_vec(&json!({"plugin_config": {"paths": ["x"]}})).unwrap()),
+        )
+        .await;
+    assert_eq!(update.status, 400, "{update:?}");
+    assert_eq!(update.error_field(), "plugin_config");
+    let stored = daemon.webhook("analytics").await;
+    assert_eq!(stored["plugin_config"], json!({"remove": ["data.prompt"]}));
+
+    // The good one delivers.
+    daemon
+        .emit(
+            json!({"type": "task.completed", "resource": {"id": "t1", "type": "task"},
+                     "data": {"prompt": "private", "status": "completed"}}),
+        )
+        .await;
+    let got = eventually("the redacted delivery", Duration::from_secs(60), || async {
+        let got = receiver.requests_to("/analytics");
+        if got.is_empty() {
+            Err("none yet".to_owned())
+        } else {
+            Ok(got)
+        }
+    })
+    .await;
+    assert!(got[0].json()["data"].get("prompt").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_file_replaced_by_one_refusing_the_config_is_not_used() {
+    let receiver = Receiver::start().await;
+    let dir = hookline_test_support::TempDir::new("e2e-plugin-config-reload");
+    let path = dir.path().join("transform.wasm");
+    std::fs::copy(plugin("fixture-v0-1-0"), &path).unwrap();
+    // Accepted at start: a plugin of world 0.1.0 has no check-config.
+    let config = plugin_config(true).webhook(&redact_webhook(
+        "swap",
+        &receiver.url("/swap"),
+        &path.display().to_string(),
+        BAD_REDACT_CONFIG,
+    ));
+    let daemon = Daemon::start(config).await;
+
+    // Replaced (atomically) by redact, which refuses `paths`.
+    let tmp = dir.path().join("transform.wasm.tmp");
+    std::fs::copy(plugin("redact"), &tmp).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+
+    // The file is looked at again once its check interval passed, at a delivery: deliver
+    // until the daemon has looked (and said it refused the new version).
+    let mut emitted = 0;
+    let log = eventually("the refusal in the log", Duration::from_secs(60), || {
+        emitted += 1;
+        let daemon = &daemon;
+        let n = emitted;
+        async move {
+            daemon
+                .emit(json!({"type": "task.completed", "resource": {"id": format!("t{n}"), "type": "task"},
+                             "data": {"prompt": "private"}}))
+                .await;
+            let log = daemon.log();
+            if log.contains("no longer passes its check-config") {
+                Ok(log)
+            } else {
+                Err(format!("{n} event(s) emitted"))
+            }
+        }
+    })
+    .await;
+    let settled = daemon.wait_settled("swap", emitted).await;
+    assert!(
+        settled.iter().all(|d| d["status"] == "delivered"),
+        "{settled:?}"
+    );
+    let got = receiver.requests_to("/swap");
+    assert_eq!(got.len(), emitted);
+    for req in &got {
+        // The previous version made them all: the refusing one never ran a delivery.
+        assert_eq!(
+            req.json()["world"],
+            "0.1.0",
+            "{}",
+            String::from_utf8_lossy(&req.body)
+        );
+        let ts = req.expect_header("x-webhook-timestamp");
+        assert_eq!(
+            req.expect_header("x-webhook-signature"),
+            marionette_signature(SECRET, ts, &req.body)
+        );
+    }
+    let line = log
+        .lines()
+        .find(|l| l.contains("no longer passes its check-config"))
+        .unwrap();
+    assert!(line.contains("`webhooks[0].plugin_config`"), "{line}");
+    assert!(line.contains("unknown field `paths`"), "{line}");
+    assert!(line.contains(".toml:"), "names the file and line: {line}");
+}
+
+/// The JavaScript, C and Python examples, built from source by their SDKs' build scripts (a
+/// missing toolchain fails here), behind a real daemon: each delivers a transformed request
+/// signed over the bytes received, the same as its Rust original; each refuses a bad config
+/// at API create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_c_and_python_examples_deliver_their_transformed_signed_requests() {
+    use hookline_test_support::plugins::{Lang, plugin_in};
+    let receiver = Receiver::start().await;
+    let examples = [
+        (
+            "redact-js",
+            plugin_in(Lang::JavaScript, "redact"),
+            r#"{ remove = ["data.prompt", "data.items.*.token"], mask = ["resource.labels.email"] }"#,
+        ),
+        (
+            "redact-c",
+            plugin_in(Lang::C, "redact"),
+            r#"{ remove = ["data.prompt", "data.items.*.token"], mask = ["resource.labels.email"] }"#,
+        ),
+        (
+            "redact-py",
+            plugin_in(Lang::Python, "redact"),
+            r#"{ remove = ["data.prompt", "data.items.*.token"], mask = ["resource.labels.email"] }"#,
+        ),
+        (
+            "cloudevents-js",
+            plugin_in(Lang::JavaScript, "cloudevents"),
+            r#"{ source = "https://platform.example/e2e", type_prefix = "com.example" }"#,
+        ),
+        (
+            "cloudevents-py",
+            plugin_in(Lang::Python, "cloudevents"),
+            r#"{ source = "https://platform.example/e2e", type_prefix = "com.example" }"#,
+        ),
+    ];
+    // The daemon compiles each plugin at start to check its config (Python's 18 MB take
+    // seconds each in a debug build; the cache keeps them for the next run).
+    let mut config = plugin_config(true).start_within(Duration::from_secs(180));
+    for (id, path, plugin_config) in &examples {
+        config = config.webhook(&redact_webhook(
+            id,
+            &receiver.url(&format!("/{id}")),
+            &path.display().to_string(),
+            plugin_config,
+        ));
+    }
+    let daemon = Daemon::start(config).await;
+    daemon
+        .emit(json!({
+            "type": "task.completed",
+            "resource": {"id": "t1", "type": "task", "labels": {"email": "ada@example.com", "team": "core"}},
+            "data": {"session_id": "s1", "prompt": "private", "status": "completed",
+                     "items": [{"name": "a", "token": "tok_a"}], "cost": 1.50}
+        }))
+        .await;
+    let mut bodies = std::collections::HashMap::new();
+    for (id, _, _) in &examples {
+        let path = format!("/{id}");
+        let got = eventually(
+            &format!("a request to {path}"),
+            Duration::from_secs(90),
+            || async {
+                let got = receiver.requests_to(&path);
+                if got.is_empty() {
+                    Err("none yet".to_owned())
+                } else {
+                    Ok(got)
+                }
+            },
+        )
+        .await;
+        let req = &got[0];
+        let ts = req.expect_header("x-webhook-timestamp");
+        assert_eq!(
+            req.expect_header("x-webhook-signature"),
+            marionette_signature(SECRET, ts, &req.body),
+            "signed over the bytes received at {path}"
+        );
+        bodies.insert(
+            *id,
+            (req.expect_header("content-type").to_owned(), req.json()),
+        );
+    }
+    for id in ["redact-js", "redact-c", "redact-py"] {
+        let (content_type, body) = &bodies[id];
+        assert_eq!(content_type, "application/json", "{id}");
+        assert!(body["data"].get("prompt").is_none(), "{id}: {body}");
+        assert_eq!(body["data"]["items"], json!([{"name": "a"}]), "{id}");
+        assert_eq!(
+            body["resource"]["labels"],
+            json!({"email": "***", "team": "core"}),
+            "{id}"
+        );
+        assert_eq!(body["event"], "task.completed", "{id}");
+        assert_eq!(body["data"]["cost"], 1.5, "{id}");
+    }
+    for id in ["cloudevents-js", "cloudevents-py"] {
+        let (content_type, ce) = &bodies[id];
+        assert!(
+            content_type.starts_with("application/cloudevents+json"),
+            "{id}: {content_type}"
+        );
+        assert_eq!(ce["specversion"], "1.0", "{id}");
+        assert_eq!(ce["type"], "com.example.task.completed", "{id}");
+        assert_eq!(ce["source"], "https://platform.example/e2e", "{id}");
+        assert_eq!(ce["subject"], "task/t1", "{id}");
+        assert_eq!(ce["datacontenttype"], "application/json", "{id}");
+        assert_eq!(ce["data"]["status"], "completed", "{id}");
+        assert!(
+            ce["id"].as_str().is_some_and(|e| e.starts_with("evt_")),
+            "{id}: {ce}"
+        );
+    }
+
+    // A bad plugin_config for each is refused before any delivery.
+    for ((id, path, _), bad) in examples.iter().zip([
+        json!({"paths": ["data.prompt"]}),
+        json!({"remove": ["prompt"]}),
+        json!({"mask": ["data..x"]}),
+        json!({"source": ""}),
+        json!({"sauce": "x"}),
+    ]) {
+        let spec = json!({
+            "id": format!("{id}-bad"), "url": receiver.url("/bad"), "events": ["*"],
+            "plugin": path.display().to_string(), "plugin_config": bad,
+        });
+        let refused = daemon.post_json("/v1/webhooks", &spec).await;
+        assert_eq!(refused.status, 400, "{id}: {refused:?}");
+        assert_eq!(refused.error_field(), "plugin_config", "{id}");
+    }
 }

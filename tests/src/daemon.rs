@@ -23,6 +23,7 @@ pub const TOKEN: &str = "test-token-0123456789";
 pub struct DaemonConfig {
     sections: BTreeMap<String, BTreeMap<String, String>>,
     webhooks: Vec<String>,
+    start_deadline: Duration,
 }
 
 impl Default for DaemonConfig {
@@ -38,6 +39,7 @@ impl DaemonConfig {
         DaemonConfig {
             sections: BTreeMap::new(),
             webhooks: Vec::new(),
+            start_deadline: DEFAULT_DEADLINE,
         }
         .set("server", "token", &format!("\"{TOKEN}\""))
         .set(
@@ -71,6 +73,13 @@ impl DaemonConfig {
     /// No SSRF allow-list: loopback and private addresses are refused, as in production.
     pub fn without_allowed_networks(self) -> DaemonConfig {
         self.set("security", "allowed_networks", "[]")
+    }
+
+    /// How long the daemon may take to start listening (default [`DEFAULT_DEADLINE`]): more
+    /// for one that compiles large plugins at start (it checks their configs before serving).
+    pub fn start_within(mut self, deadline: Duration) -> DaemonConfig {
+        self.start_deadline = deadline;
+        self
     }
 
     /// Adds a `[[webhooks]]` entry; `body` is its keys, one per line.
@@ -241,10 +250,11 @@ impl Daemon {
     async fn wait_listening(&mut self, n: u32) -> Result<u16, String> {
         let stdout_path = self.log_path(n, "stdout");
         let stderr_path = self.log_path(n, "stderr");
+        let deadline = self.config.start_deadline;
         let child = self.child.as_mut().expect("a child process");
         eventually(
             "hookline serve to report its address",
-            DEFAULT_DEADLINE,
+            deadline,
             async || {
                 let text = std::fs::read_to_string(&stdout_path).unwrap_or_default();
                 let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();

@@ -23,6 +23,31 @@ use crate::model::ErrorKind;
 pub type TransformFuture =
     Pin<Box<dyn Future<Output = Result<TransformOutput, PluginError>> + Send>>;
 
+/// What [`Transformer::check_config`] returns.
+pub type ConfigCheckFuture = Pin<Box<dyn Future<Output = Result<(), ConfigCheckError>> + Send>>;
+
+/// Who uses a `plugin_config`: the webhook, and where its configuration was written, for the
+/// error of a later check (when the plugin file is replaced by a version that refuses it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigUser {
+    /// The webhook's id.
+    pub webhook_id: String,
+    /// Where the configuration was written, e.g.
+    /// ``webhooks[0].plugin_config (hookline.toml:12:17)`` or ``webhook `billing` (API)``.
+    pub origin: String,
+}
+
+/// Why a `plugin_config` was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigCheckError {
+    /// The plugin's `check-config` refused it, with this message.
+    #[error("{0}")]
+    Refused(String),
+    /// The check could not run: the plugin does not load, or trapped, ran out of fuel, …
+    #[error(transparent)]
+    Plugin(PluginError),
+}
+
 /// Runs the transform a webhook names (`plugin = "…"`) on one delivery.
 ///
 /// Implemented by `hookline_plugin::PluginRuntime` (WebAssembly components under fuel, memory
@@ -31,6 +56,20 @@ pub type TransformFuture =
 pub trait Transformer: Send + Sync + std::fmt::Debug + 'static {
     /// Runs the transform at `path` on `input` (loading it first if needed).
     fn transform(self: Arc<Self>, path: &Path, input: TransformInput) -> TransformFuture;
+
+    /// Asks the plugin at `path` whether it accepts `config` (a webhook's `plugin_config`,
+    /// JSON text), before any delivery uses it, and remembers `user` so that a new version of
+    /// the file is checked against it too. A plugin without a check (world 0.1.0) accepts
+    /// everything; so does this default.
+    fn check_config(
+        self: Arc<Self>,
+        path: &Path,
+        user: ConfigUser,
+        config: String,
+    ) -> ConfigCheckFuture {
+        let _ = (path, user, config);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The resource that triggered the event.

@@ -20,6 +20,7 @@ use hookline_core::secret::{
     generate_ed25519, generate_marionette, generate_standard, secret_prefix,
 };
 use hookline_core::signing::{Scheme, SigningKey};
+use hookline_core::transform::{ConfigCheckError, ConfigUser, PluginError};
 use hookline_store::StoreError;
 
 /// Reason recorded on webhooks disabled by `enabled = false`.
@@ -120,6 +121,49 @@ fn check_fields(inner: &Inner, fields: &Fields<'_>) -> Result<(), EngineError> {
         ));
     }
     Ok(())
+}
+
+/// Asks the webhook's plugin whether it accepts the webhook's `plugin_config` (the plugin's
+/// optional `check-config` export), before any delivery uses it; `origin` says where the
+/// configuration came from, for the error of a later plugin version that refuses it.
+///
+/// A plugin that cannot be loaded yet is no reason to refuse the webhook (the file may be
+/// deployed next; its deliveries fail with `plugin_load` meanwhile): that is logged.
+async fn check_plugin_config(
+    inner: &Inner,
+    record: &WebhookRecord,
+    origin: String,
+) -> Result<(), EngineError> {
+    let (Some(plugin), Some(plugins)) = (&record.plugin, &inner.cfg.plugins) else {
+        return Ok(());
+    };
+    let config = record.plugin_config.clone().unwrap_or_else(|| "{}".into());
+    let user = ConfigUser {
+        webhook_id: record.id.clone(),
+        origin,
+    };
+    match Arc::clone(plugins)
+        .check_config(std::path::Path::new(plugin), user, config)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(ConfigCheckError::Refused(message)) => Err(EngineError::invalid(
+            "plugin_config",
+            format!("plugin `{plugin}` refused it: {message}"),
+        )),
+        Err(ConfigCheckError::Plugin(error @ PluginError::Load { .. })) => {
+            tracing::warn!(
+                webhook = %record.id,
+                %error,
+                "the webhook's plugin_config could not be checked: its plugin does not load"
+            );
+            Ok(())
+        }
+        Err(ConfigCheckError::Plugin(error)) => Err(EngineError::invalid(
+            "plugin_config",
+            format!("plugin `{plugin}` failed while checking it: {error}"),
+        )),
+    }
 }
 
 /// A new secret for `scheme` (or the given one, checked), with the public key for ed25519.
@@ -504,6 +548,8 @@ impl Engine {
         let scheme = spec.scheme.unwrap_or_default();
         let (secret, public_key) = make_secret(scheme, spec.secret.as_deref(), None)?;
         let record = record_from_spec(inner, &spec, id, &secret, WebhookSource::Api, now);
+        let origin = format!("webhook `{}` (created through the API)", record.id);
+        check_plugin_config(inner, &record, origin).await?;
         let _admin = inner.admin.lock().await;
         let stored = inner.store.create_webhook(record).await?;
         let webhook = install(inner, stored)?;
@@ -612,6 +658,21 @@ impl Engine {
                 plugin_config: patch.plugin_config.as_ref(),
             },
         )?;
+        if patch.plugin.is_some() || patch.plugin_config.is_some() {
+            // Checked before the compare-and-set: the plugin's answer does not depend on
+            // the fields another edit may change meanwhile.
+            let current = inner
+                .store
+                .get_webhook(id.to_owned())
+                .await?
+                .ok_or_else(|| EngineError::NotFound {
+                    kind: "webhook",
+                    id: id.to_owned(),
+                })?;
+            let trial = apply_patch(current, &patch, inner.now_ms());
+            let origin = format!("webhook `{id}` (updated through the API)");
+            check_plugin_config(inner, &trial, origin).await?;
+        }
         change_webhook(inner, id, if_match, |r| {
             Ok(Some(apply_patch(r, &patch, inner.now_ms())))
         })

@@ -20,7 +20,9 @@ use hookline_core::secret::{SEAL_KEY_LEN, SealKeyError, Sealer};
 use hookline_engine::http::{HttpSender, SenderConfig};
 use hookline_engine::ssrf::NetworkPolicy;
 use hookline_engine::{Engine, EngineConfig, EngineError, WebhookSpec};
-use hookline_plugin::{PluginLimits, PluginRuntime, PluginRuntimeConfig};
+use hookline_plugin::{
+    ConfigCheckError, ConfigUser, PluginError, PluginLimits, PluginRuntime, PluginRuntimeConfig,
+};
 use hookline_store::sqlite::{self, SqliteOptions, SqliteStore};
 use hookline_store::{Store, StoreError};
 
@@ -180,6 +182,9 @@ impl Daemon {
             ..PluginRuntimeConfig::default()
         })
         .map_err(|e| DaemonError::Plugins(e.to_string()))?;
+        let plugins = Arc::new(plugins);
+        // Before the engine starts: a refused configuration never reaches a delivery.
+        check_plugin_configs(&plugins, &config.webhooks).await?;
         let engine_cfg = EngineConfig {
             workers: d.workers as usize,
             queue_capacity: d.queue_capacity as usize,
@@ -195,7 +200,7 @@ impl Daemon {
             max_payload_bytes: d.max_payload_bytes as usize,
             retention: d.retention(),
             exclusive_store: true,
-            plugins: Some(Arc::new(plugins)),
+            plugins: Some(plugins),
             ..EngineConfig::default()
         };
         let engine = Engine::start(store, sender, sealer, engine_cfg).await?;
@@ -509,6 +514,64 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Asks each declared webhook's plugin whether it accepts its `plugin_config` (the plugin's
+/// optional `check-config`); a refusal is a configuration error naming the key and where it
+/// was written. A plugin that does not load yet is logged, not refused (its deliveries fail
+/// with `plugin_load` until the file is there).
+async fn check_plugin_configs(
+    plugins: &Arc<PluginRuntime>,
+    webhooks: &[crate::config::WebhookConfig],
+) -> Result<(), DaemonError> {
+    let mut errors = Vec::new();
+    for (i, w) in webhooks.iter().enumerate() {
+        let Some(path) = &w.plugin else { continue };
+        let key = format!("webhooks[{i}].plugin_config");
+        let origin = match &w.plugin_config_origin {
+            Some(at) => format!("`{key}` ({at})"),
+            None => format!("`{key}`"),
+        };
+        let user = ConfigUser {
+            webhook_id: w.id.clone(),
+            origin,
+        };
+        let config = w.plugin_config.clone().unwrap_or_else(|| "{}".into());
+        let runtime = Arc::clone(plugins);
+        let file = PathBuf::from(path.display().to_string());
+        let checked =
+            tokio::task::spawn_blocking(move || runtime.check_config_for(&file, user, &config))
+                .await
+                .map_err(|e| DaemonError::Plugins(format!("checking plugin configs: {e}")))?;
+        match checked {
+            Ok(()) => {}
+            Err(ConfigCheckError::Plugin(error @ PluginError::Load { .. })) => tracing::warn!(
+                webhook = %w.id,
+                %error,
+                "the webhook's plugin_config could not be checked: its plugin does not load"
+            ),
+            Err(e) => errors.push(ConfigError::Invalid {
+                origin: w.plugin_config_origin.clone(),
+                key,
+                message: match e {
+                    ConfigCheckError::Refused(message) => {
+                        format!("plugin `{}` refused it: {message}", path.display())
+                    }
+                    ConfigCheckError::Plugin(error) => {
+                        format!(
+                            "plugin `{}` failed while checking it: {error}",
+                            path.display()
+                        )
+                    }
+                },
+            }),
+        }
+    }
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(DaemonError::Config(errors.remove(0))),
+        _ => Err(DaemonError::Config(ConfigError::Multiple(errors))),
     }
 }
 

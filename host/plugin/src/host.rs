@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use wasmtime::ResourceLimiter;
 
-use super::bindings::PluginImports;
+use super::bindings::TransformOnlyImports;
 use super::bindings::hookline::plugin::types::{Host as TypesHost, Level};
 use super::wasi::WasiAnswers;
 
@@ -163,7 +163,7 @@ impl LogSink {
 /// The `types` interface has no functions.
 impl TypesHost for HostState {}
 
-impl PluginImports for HostState {
+impl TransformOnlyImports for HostState {
     fn log(&mut self, level: Level, message: String) {
         let sink = &mut self.log;
         if level == Level::Error {

@@ -13,6 +13,10 @@
 //!   error variant maps to one [`ErrorKind`] (`plugin_trap`, `plugin_fuel`, …).
 //! - [`PluginLimits`]: fuel, wall-clock deadline and memory cap of one call.
 //! - [`PluginStats`]: calls, outcomes and time per plugin ([`PluginRuntime::stats`]).
+//! - [`PluginRuntime::check_config`] / [`PluginRuntime::check_config_for`]: a webhook's
+//!   `plugin_config` through the plugin's optional `check-config` export (world 0.2.0;
+//!   plugins of 0.1.0 load too and accept everything), remembered so that a replacement file
+//!   refusing a configuration in use is not used.
 //!
 //! ```no_run
 //! use hookline_plugin::{PluginLimits, PluginRuntime, PluginRuntimeConfig, TransformInput, TransformOutput};
@@ -136,24 +140,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use hookline_core::transform::{
-    MAX_REASON_BYTES, PluginError, PluginEvent, PluginResource, TransformInput, TransformOutput,
+    ConfigCheckError, ConfigUser, MAX_REASON_BYTES, PluginError, PluginEvent, PluginResource,
+    TransformInput, TransformOutput,
 };
-use hookline_core::transform::{TransformFuture, Transformer};
+use hookline_core::transform::{ConfigCheckFuture, TransformFuture, Transformer};
 pub use host::{MAX_LOG_LINE_BYTES, MAX_LOG_LINES};
 pub use loader::{LoadedPlugin, PluginInfo};
 pub use runtime::{MAX_CONCURRENT_CALLS, PluginRuntime, RuntimeError};
 pub use stats::PluginStats;
 
-/// Bindings generated from the WIT world, the one contract between host and guest.
+/// Bindings generated from the WIT world, the one contract between host and guest: the
+/// `transform-only` world, which every plugin version has. `check-config`, optional, is
+/// looked up by name (`runtime.rs`).
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../guest/wit",
-        world: "plugin",
+        world: "transform-only",
     });
 }
 
-/// The name and version of the world plugins must target.
-pub const WORLD: &str = "hookline:plugin/plugin@0.1.0";
+/// The name and version of the world plugins target.
+pub const WORLD: &str = "hookline:plugin/plugin@0.2.0";
+/// The versions of the world this host loads: 0.1.0 (no `check-config`) and 0.2.0.
+pub const WORLD_VERSIONS: [&str; 2] = ["0.1.0", "0.2.0"];
+/// The optional export that checks a webhook's `plugin_config` (world 0.2.0).
+pub const CHECK_CONFIG_EXPORT: &str = "check-config";
 
 /// Default fuel per call: roughly 50 ms of pure computation on a current x86 core, enough
 /// to parse, reshape and re-serialise a JSON payload of a few MiB. Fuel is counted in
@@ -250,6 +261,25 @@ impl Transformer for PluginRuntime {
             };
             self.transform_async(&plugin, input, self.default_limits())
                 .await
+        })
+    }
+
+    /// [`PluginRuntime::check_config_for`] on Tokio's blocking pool (it may compile).
+    fn check_config(
+        self: Arc<Self>,
+        path: &Path,
+        user: ConfigUser,
+        config: String,
+    ) -> ConfigCheckFuture {
+        let path = path.to_path_buf();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || self.check_config_for(&path, user, &config))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(ConfigCheckError::Plugin(PluginError::Trap {
+                        message: format!("checking the config failed on the host: {e}"),
+                    }))
+                })
         })
     }
 }

@@ -10,24 +10,28 @@ use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker};
 
-use super::bindings::{Plugin, PluginPre};
+use super::bindings::{TransformOnly, TransformOnlyPre};
 use super::cache::DiskCache;
 use super::host::HostState;
 use super::stats::{CallCounters, PluginStats};
-use super::{PluginError, WORLD, wasi};
+use super::{CHECK_CONFIG_EXPORT, PluginError, WORLD, WORLD_VERSIONS, wasi};
 
 /// The interface holding the world's types; its version is the contract's version.
-const TYPES_INTERFACE: &str = "hookline:plugin/types@0.1.0";
+const TYPES_INTERFACE: &str = "hookline:plugin/types";
 
 /// What a plugin is, as `hookline plugin check` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginInfo {
-    /// The world it was checked against ([`WORLD`]).
+    /// The world it was built for: [`WORLD`], or `hookline:plugin/plugin@0.1.0` for a
+    /// plugin importing the 0.1.0 types.
     pub world: &'static str,
     /// Its imports, by name (`log`, `wasi:cli/stderr@0.2.6`, …).
     pub imports: Vec<String>,
-    /// Its exports, by name (`transform`).
+    /// Its exports, by name (`transform`, `check-config`).
     pub exports: Vec<String>,
+    /// Whether it exports `check-config` (world 0.2.0), so the host can check a webhook's
+    /// `plugin_config` before any delivery.
+    pub checks_config: bool,
 }
 
 /// One compiled, linked version of a plugin file, ready to instantiate.
@@ -39,7 +43,7 @@ pub struct LoadedPlugin {
     info: PluginInfo,
     compile_time: Duration,
     from_disk_cache: bool,
-    pub(super) pre: PluginPre<HostState>,
+    pub(super) pre: TransformOnlyPre<HostState>,
     /// Shared by every version of the same path.
     pub(super) counters: Arc<CallCounters>,
 }
@@ -182,10 +186,16 @@ impl Loader {
             .clone()
     }
 
-    /// The current version of the plugin at `path`, loading or reloading it as needed.
-    pub(super) fn load(&self, path: &Path) -> Result<Arc<LoadedPlugin>, PluginError> {
+    /// The current version of the plugin at `path`, loading or reloading it as needed. A
+    /// new version replacing a loaded one is used only if `accept` takes it (the
+    /// configurations in use pass its `check-config`); otherwise the previous one stays.
+    pub(super) fn load(
+        &self,
+        path: &Path,
+        accept: &dyn Fn(&LoadedPlugin) -> Result<(), PluginError>,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
         let slot = self.slot(path);
-        let loaded = self.load_slot(&slot, path);
+        let loaded = self.load_slot(&slot, path, accept);
         if loaded.is_err() {
             slot.counters.load_failed();
         }
@@ -221,7 +231,12 @@ impl Loader {
         stats
     }
 
-    fn load_slot(&self, slot: &Slot, path: &Path) -> Result<Arc<LoadedPlugin>, PluginError> {
+    fn load_slot(
+        &self,
+        slot: &Slot,
+        path: &Path,
+        accept: &dyn Fn(&LoadedPlugin) -> Result<(), PluginError>,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
         let current = {
             let mut state = lock(&slot.state);
             let fresh = state
@@ -294,7 +309,13 @@ impl Loader {
             state.failed = None;
             return Ok(current.clone());
         }
-        match self.compile(path, &bytes, sha256, slot.counters.clone()) {
+        let compiled = self
+            .compile(path, &bytes, sha256, slot.counters.clone())
+            .and_then(|plugin| match &current {
+                Some(_) => accept(&plugin).map(|()| plugin),
+                None => Ok(plugin),
+            });
+        match compiled {
             Ok(plugin) => {
                 let plugin = Arc::new(plugin);
                 if current.is_some() {
@@ -379,13 +400,22 @@ impl Loader {
             .exports(&self.engine)
             .map(|(n, _)| n.to_owned())
             .collect();
+        let known = |name: &str| {
+            name.strip_prefix(TYPES_INTERFACE)
+                .and_then(|v| v.strip_prefix('@'))
+                .is_some_and(|v| WORLD_VERSIONS.contains(&v))
+        };
         if let Some(other) = imports
             .iter()
-            .find(|n| n.starts_with("hookline:plugin/") && n.as_str() != TYPES_INTERFACE)
+            .find(|n| n.starts_with("hookline:plugin/") && !known(n))
         {
             return Err(not_a_plugin(
                 path,
-                &format!("it was built for `{other}`, and this host speaks `{WORLD}`"),
+                &format!(
+                    "it was built for `{other}`, and this host loads `{WORLD}` and the \
+                     versions {} of its types",
+                    WORLD_VERSIONS.join(", ")
+                ),
             ));
         }
         match ty.get_export(&self.engine, "transform").map(|e| e.ty) {
@@ -401,15 +431,37 @@ impl Loader {
             }
         }
 
+        let checks_config = match ty
+            .get_export(&self.engine, CHECK_CONFIG_EXPORT)
+            .map(|e| e.ty)
+        {
+            None => false,
+            Some(ComponentItem::ComponentFunc(_)) => true,
+            Some(_) => {
+                return Err(not_a_plugin(
+                    path,
+                    &format!("its `{CHECK_CONFIG_EXPORT}` export is not a function"),
+                ));
+            }
+        };
+
         let mut linker: Linker<HostState> = Linker::new(&self.engine);
-        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+        TransformOnly::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(|e| load_error(path, format!("cannot link: {e:#}")))?;
+        // The types interface of every version this host loads: types only, nothing to
+        // define, but the name must exist (the bindings define the current version's;
+        // re-opening it is allowed).
+        for version in WORLD_VERSIONS {
+            linker
+                .instance(&format!("{TYPES_INTERFACE}@{version}"))
+                .map_err(|e| load_error(path, format!("cannot link: {e:#}")))?;
+        }
         wasi::link(&mut linker, &self.engine, &component).map_err(|m| not_a_plugin(path, &m))?;
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| not_a_plugin(path, &format!("{e:#}")))?;
-        let pre =
-            PluginPre::new(instance_pre).map_err(|e| not_a_plugin(path, &format!("{e:#}")))?;
+        let pre = TransformOnlyPre::new(instance_pre)
+            .map_err(|e| not_a_plugin(path, &format!("{e:#}")))?;
         let label: Arc<str> = Arc::from(path.display().to_string());
         Ok(LoadedPlugin {
             path: path.to_owned(),
@@ -417,9 +469,14 @@ impl Loader {
             sha256,
             size: bytes.len() as u64,
             info: PluginInfo {
-                world: WORLD,
+                world: if imports.iter().any(|n| n == "hookline:plugin/types@0.1.0") {
+                    "hookline:plugin/plugin@0.1.0"
+                } else {
+                    WORLD
+                },
                 imports,
                 exports,
+                checks_config,
             },
             compile_time: started.elapsed(),
             from_disk_cache,

@@ -1,6 +1,7 @@
 //! The Wasmtime engine, the epoch ticker, the call gate, and one call from start to finish.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -18,8 +19,8 @@ use super::host::{HostState, sanitize};
 use super::loader::{LoadedPlugin, Loader};
 use super::wasi::WasiAnswers;
 use super::{
-    MAX_REASON_BYTES, PluginError, PluginLimits, PluginRuntimeConfig, PluginStats, TransformInput,
-    TransformOutput, truncate,
+    CHECK_CONFIG_EXPORT, ConfigCheckError, ConfigUser, MAX_REASON_BYTES, PluginError, PluginLimits,
+    PluginRuntimeConfig, PluginStats, TransformInput, TransformOutput, truncate,
 };
 
 /// Pooled instance slots at most. Each slot reserves address space for its memories (4 GiB
@@ -78,6 +79,17 @@ pub struct PluginRuntime {
     loader: Loader,
     gate: Gate,
     ticker: Ticker,
+    /// The configurations accepted by [`PluginRuntime::check_config_for`], by webhook id: a
+    /// new version of their plugin file must accept them too.
+    users: Mutex<HashMap<String, ConfigInUse>>,
+}
+
+/// A `plugin_config` in use, and where it was written.
+#[derive(Debug, Clone)]
+struct ConfigInUse {
+    path: PathBuf,
+    config: String,
+    origin: String,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -146,6 +158,7 @@ impl PluginRuntime {
             loader,
             ticker,
             cfg,
+            users: Mutex::new(HashMap::new()),
         })
     }
 
@@ -175,8 +188,129 @@ impl PluginRuntime {
     /// [`PluginError::Load`] ("not a hookline plugin: …").
     ///
     /// Blocking: reads the file and may compile for up to seconds.
+    ///
+    /// A new version replacing a loaded one must accept every `plugin_config` checked with
+    /// [`PluginRuntime::check_config_for`] for this path; if one is refused, the previous
+    /// version stays in use and the error, naming the webhook and where its configuration
+    /// was written, is logged (once per file version).
     pub fn load(&self, path: &Path) -> Result<Arc<LoadedPlugin>, PluginError> {
-        self.loader.load(path)
+        self.loader
+            .load(path, &|plugin| self.check_users(path, plugin))
+    }
+
+    /// Checks `config` with `plugin`'s `check-config` export, in a fresh instance under the
+    /// default limits. A plugin without one (world 0.1.0) accepts everything.
+    ///
+    /// Blocking, like [`PluginRuntime::transform`].
+    pub fn check_config(
+        &self,
+        plugin: &LoadedPlugin,
+        config: &str,
+    ) -> Result<(), ConfigCheckError> {
+        if !plugin.info().checks_config {
+            return Ok(());
+        }
+        let limits = self.cfg.limits;
+        let _slot = self.gate.enter();
+        let _ticking = self.ticker.enter();
+        let input = TransformInput {
+            config: config.to_owned(),
+            ..TransformInput::default()
+        };
+        let (mut store, memory_cap) = self
+            .store(plugin, &input, &limits)
+            .map_err(ConfigCheckError::Plugin)?;
+        store.set_epoch_deadline(self.deadline_ticks(limits.deadline));
+        store.epoch_deadline_trap();
+        let started = Instant::now();
+        let result = plugin
+            .pre
+            .instance_pre()
+            .instantiate(&mut store)
+            .and_then(|instance| {
+                let check = instance.get_typed_func::<(&str,), (Result<(), String>,)>(
+                    &mut store,
+                    CHECK_CONFIG_EXPORT,
+                )?;
+                let (verdict,) = check.call(&mut store, (config,))?;
+                Ok(verdict)
+            });
+        let state = store.data();
+        state.log.finish();
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(ConfigCheckError::Refused(sanitize(&truncate(
+                message,
+                MAX_REASON_BYTES,
+            )))),
+            Err(error) => {
+                tracing::debug!(
+                    plugin = %plugin.label(),
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "check-config failed"
+                );
+                Err(ConfigCheckError::Plugin(classify(
+                    &error, state, &limits, memory_cap,
+                )))
+            }
+        }
+    }
+
+    /// Loads the plugin at `path` and checks `config` with it
+    /// ([`PluginRuntime::check_config`]); when it is accepted, remembers `user`, so that a
+    /// new version of the file must accept it too before it replaces the loaded one.
+    ///
+    /// Blocking: may compile the plugin.
+    pub fn check_config_for(
+        &self,
+        path: &Path,
+        user: ConfigUser,
+        config: &str,
+    ) -> Result<(), ConfigCheckError> {
+        let plugin = self.load(path).map_err(ConfigCheckError::Plugin)?;
+        self.check_config(&plugin, config)?;
+        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        users.insert(
+            user.webhook_id.clone(),
+            ConfigInUse {
+                path: path.to_owned(),
+                config: config.to_owned(),
+                origin: user.origin,
+            },
+        );
+        Ok(())
+    }
+
+    /// Whether a new version of `path` accepts every configuration in use with it.
+    fn check_users(&self, path: &Path, plugin: &LoadedPlugin) -> Result<(), PluginError> {
+        if !plugin.info().checks_config {
+            return Ok(());
+        }
+        let users: Vec<(String, ConfigInUse)> = {
+            let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+            users
+                .iter()
+                .filter(|(_, u)| u.path == path)
+                .map(|(id, u)| (id.clone(), u.clone()))
+                .collect()
+        };
+        for (webhook, user) in users {
+            let why = match self.check_config(plugin, &user.config) {
+                Ok(()) => continue,
+                Err(ConfigCheckError::Refused(message)) => format!("refuses it: {message}"),
+                Err(ConfigCheckError::Plugin(error)) => format!("cannot check it: {error}"),
+            };
+            return Err(PluginError::Load {
+                path: path.to_owned(),
+                message: format!(
+                    "the new version (sha256 {}) is not used: the `plugin_config` of webhook \
+                     `{webhook}`, {}, no longer passes its check-config: it {why}",
+                    plugin.sha256_hex(),
+                    user.origin
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The version of the plugin at `path` in memory, if its file was checked within

@@ -72,15 +72,28 @@ impl Default for Config {
 #[derive(Debug)]
 pub struct CloudEvents;
 
+/// Reads and checks the configuration.
+///
+/// # Errors
+/// A message naming the bad key.
+pub fn read_config(config: &str) -> Result<Config, String> {
+    let cfg: Config = hookline_guest::config(config).map_err(|e| e.to_string())?;
+    if cfg.source.is_empty() {
+        return Err("plugin_config: `source` must not be empty".to_owned());
+    }
+    Ok(cfg)
+}
+
 impl Plugin for CloudEvents {
+    fn check_config(config: &str) -> Result<(), String> {
+        read_config(config).map(drop)
+    }
+
     fn transform(event: Event, _webhook: Webhook, config: &str) -> Outcome {
-        let cfg: Config = match hookline_guest::config(config) {
+        let cfg = match read_config(config) {
             Ok(cfg) => cfg,
             Err(e) => return Outcome::fail(e),
         };
-        if cfg.source.is_empty() {
-            return Outcome::fail("plugin_config: `source` must not be empty");
-        }
         match to_cloudevent(&event, &cfg) {
             Ok(body) => Outcome::send(Request::new(body).content_type(CONTENT_TYPE)),
             Err(e) => Outcome::fail(format_args!("cannot encode the CloudEvent: {e}")),

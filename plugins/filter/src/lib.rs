@@ -241,6 +241,10 @@ impl Filter {
 pub struct FilterPlugin;
 
 impl Plugin for FilterPlugin {
+    fn check_config(config: &str) -> Result<(), String> {
+        Filter::from_config(config).map(drop)
+    }
+
     fn transform(event: Event, _webhook: Webhook, config: &str) -> Outcome {
         let filter = match Filter::from_config(config) {
             Ok(filter) => filter,

@@ -178,6 +178,10 @@ impl Rules {
 pub struct Redact;
 
 impl Plugin for Redact {
+    fn check_config(config: &str) -> Result<(), String> {
+        Rules::from_config(config).map(drop)
+    }
+
     fn transform(event: Event, _webhook: Webhook, config: &str) -> Outcome {
         let rules = match Rules::from_config(config) {
             Ok(rules) => rules,
@@ -330,6 +334,18 @@ mod tests {
                 .unwrap()
                 .starts_with("plugin_config: unknown field `mask_width`")
         );
+    }
+
+    #[test]
+    fn check_config_refuses_what_transform_would_fail_on() {
+        let refused = Redact::check_config(r#"{"paths":["data.prompt"]}"#).unwrap_err();
+        assert!(refused.contains("unknown field `paths`"), "{refused}");
+        assert!(Redact::check_config(r#"{"remove":["prompt"]}"#).is_err());
+        assert_eq!(
+            Redact::check_config(r#"{"remove":["data.prompt"]}"#),
+            Ok(())
+        );
+        assert_eq!(Redact::check_config("{}"), Ok(()));
     }
 
     #[test]

@@ -65,6 +65,12 @@ impl Plugin for Slack {
             Err(e) => Outcome::fail(e),
         }
     }
+
+    fn check_config(config: &str) -> Result<(), String> {
+        hookline_guest::config::<Config>(config)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
 }
 
 hookline_guest::export_plugin!(Slack);

@@ -20,7 +20,8 @@ use hookline_engine::http::{HttpSender, SenderConfig};
 use hookline_engine::ssrf::NetworkPolicy;
 use hookline_engine::{Engine, EngineConfig, EventInput, WebhookSpec};
 use hookline_plugin::{
-    PluginError, PluginLimits, PluginRuntime, PluginRuntimeConfig, TransformInput, TransformOutput,
+    ConfigCheckError, ConfigUser, PluginError, PluginLimits, PluginRuntime, PluginRuntimeConfig,
+    TransformInput, TransformOutput,
 };
 use hookline_test_support::TempDir;
 use hookline_test_support::eventually;
@@ -187,6 +188,150 @@ fn slack_turns_the_event_into_a_message() {
 // ---------------------------------------------------------------------------------------
 // Hostile plugins: each fails its call with its own error kind; the host carries on
 // ---------------------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------------------
+// World versions and check-config
+// ---------------------------------------------------------------------------------------
+
+/// The mistake of issue 15: `redact`'s key is `remove`, not `paths`.
+const BAD_REDACT_CONFIG: &str = r#"{"paths":["data.prompt"]}"#;
+
+fn user(webhook: &str) -> ConfigUser {
+    ConfigUser {
+        webhook_id: webhook.into(),
+        origin: "webhooks[0].plugin_config (hookline.toml:7:17)".into(),
+    }
+}
+
+#[test]
+fn a_plugin_built_against_world_0_1_0_keeps_loading() {
+    let rt = runtime();
+    let old = rt.load(&plugin("fixture-v0-1-0")).unwrap();
+    assert!(!old.info().checks_config, "{:?}", old.info());
+    assert!(
+        old.info()
+            .imports
+            .iter()
+            .any(|i| i == "hookline:plugin/types@0.1.0"),
+        "{:?}",
+        old.info().imports
+    );
+    let body = json_of(
+        &sent(
+            rt.transform(&old, input(r#"{"any":1}"#), rt.default_limits())
+                .unwrap(),
+        )
+        .body,
+    );
+    assert_eq!(
+        body,
+        json!({"world": "0.1.0", "event": "evt_01", "config": {"any": 1}})
+    );
+    // No check-config: every configuration is accepted (and read at the first delivery).
+    assert_eq!(rt.check_config(&old, BAD_REDACT_CONFIG), Ok(()));
+
+    let new = rt.load(&plugin("redact")).unwrap();
+    assert!(new.info().checks_config);
+    assert!(
+        new.info()
+            .imports
+            .iter()
+            .any(|i| i == "hookline:plugin/types@0.2.0")
+    );
+}
+
+#[test]
+fn check_config_refuses_a_bad_plugin_config_with_the_plugins_words() {
+    let rt = runtime();
+    let redact = rt.load(&plugin("redact")).unwrap();
+    assert_eq!(
+        rt.check_config(&redact, r#"{"remove":["data.prompt"]}"#),
+        Ok(())
+    );
+    assert_eq!(rt.check_config(&redact, "{}"), Ok(()));
+    match rt.check_config(&redact, BAD_REDACT_CONFIG) {
+        Err(ConfigCheckError::Refused(message)) => {
+            assert!(message.contains("unknown field `paths`"), "{message}");
+            assert!(message.contains("`remove`"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    match rt.check_config(&redact, r#"{"remove":["prompt"]}"#) {
+        Err(ConfigCheckError::Refused(message)) => {
+            assert!(
+                message.starts_with("plugin_config: remove[0]: path `prompt`"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let good_filter = r#"{"rules":[{"field":"data.status","equals":"completed"}]}"#;
+    for (name, good, bad) in [
+        ("cloudevents", "{}", r#"{"source":""}"#),
+        ("slack", "{}", r#"{"chanel":"ops"}"#),
+        ("filter", good_filter, r#"{"mode":"sometimes","rules":[]}"#),
+    ] {
+        let p = rt.load(&plugin(name)).unwrap();
+        assert!(
+            matches!(rt.check_config(&p, bad), Err(ConfigCheckError::Refused(_))),
+            "{name} accepted {bad}"
+        );
+        assert_eq!(rt.check_config(&p, good), Ok(()), "{name}");
+    }
+}
+
+#[test]
+fn a_new_plugin_version_that_refuses_a_config_in_use_is_not_used() {
+    let dir = TempDir::new("it-plugins-reload-check");
+    let path = dir.join("plugin.wasm");
+    std::fs::copy(plugin("fixture-v0-1-0"), &path).unwrap();
+    let rt = PluginRuntime::new(PluginRuntimeConfig {
+        reload_check_interval: Duration::ZERO,
+        ..config_with_cache(shared_cache_dir())
+    })
+    .unwrap();
+    // Accepted by the first version (it has no check), and remembered.
+    rt.check_config_for(&path, user("analytics"), BAD_REDACT_CONFIG)
+        .unwrap();
+    let first = rt.load(&path).unwrap();
+
+    // Replaced by redact, which refuses `paths`: the old version stays in use.
+    let tmp = dir.join("plugin.wasm.tmp");
+    std::fs::copy(plugin("redact"), &tmp).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    let still = rt.load(&path).unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &still),
+        "the refusing version must not be used"
+    );
+    let out = json_of(
+        &sent(
+            rt.transform(&still, input(BAD_REDACT_CONFIG), rt.default_limits())
+                .unwrap(),
+        )
+        .body,
+    );
+    assert_eq!(out["world"], "0.1.0");
+
+    // With a configuration it accepts in use, the new version is used.
+    let fresh = PluginRuntime::new(PluginRuntimeConfig {
+        reload_check_interval: Duration::ZERO,
+        ..config_with_cache(shared_cache_dir())
+    })
+    .unwrap();
+    std::fs::copy(plugin("fixture-v0-1-0"), &tmp).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    fresh
+        .check_config_for(&path, user("analytics"), r#"{"remove":["data.prompt"]}"#)
+        .unwrap();
+    std::fs::copy(plugin("redact"), &tmp).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    let redact = fresh.load(&path).unwrap();
+    assert!(
+        redact.info().checks_config,
+        "a new version accepting every config in use is used"
+    );
+}
 
 // ---------------------------------------------------------------------------------------
 // What WASI answers

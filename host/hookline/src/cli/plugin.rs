@@ -31,7 +31,8 @@ use hookline_core::event::format_timestamp;
 use hookline_core::ids::new_id;
 use hookline_core::model::DeliveryDetail;
 use hookline_plugin::{
-    PluginError, PluginLimits, PluginRuntime, PluginRuntimeConfig, TransformInput, TransformOutput,
+    ConfigCheckError, PluginError, PluginLimits, PluginRuntime, PluginRuntimeConfig,
+    TransformInput, TransformOutput,
 };
 
 const DEFAULT_WEBHOOK_URL: &str = "https://receiver.example.com/webhook";
@@ -49,6 +50,10 @@ pub(super) enum PluginCommand {
 pub(super) struct CheckArgs {
     /// The plugin (a WebAssembly component built for wasm32-wasip2).
     file: PathBuf,
+    /// A webhook's plugin config (JSON text, or @FILE) to check with the plugin's
+    /// `check-config` export; the check fails if the plugin refuses it
+    #[arg(long, value_name = "JSON")]
+    config: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -155,9 +160,36 @@ fn describe_import(name: &str) -> &'static str {
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let runtime = runtime(PluginLimits::default())?;
+    let config = args.config.as_deref().map(read_config).transpose()?;
     match runtime.compile_uncached(&args.file) {
         Ok(plugin) => {
             let info = plugin.info();
+            let verdict = config
+                .as_deref()
+                .map(|config| runtime.check_config(&plugin, config));
+            let (config_text, config_ok) = match &verdict {
+                None if info.checks_config => (
+                    "checked before the first delivery (`check-config`; pass --config to try one)"
+                        .to_owned(),
+                    true,
+                ),
+                None => (
+                    "read at the first delivery (no `check-config`: a plugin of world 0.1.0)"
+                        .to_owned(),
+                    true,
+                ),
+                Some(Ok(())) if info.checks_config => ("--config accepted".to_owned(), true),
+                Some(Ok(())) => (
+                    "--config not checked (no `check-config`: a plugin of world 0.1.0)".to_owned(),
+                    true,
+                ),
+                Some(Err(ConfigCheckError::Refused(message))) => {
+                    (format!("--config refused: {message}"), false)
+                }
+                Some(Err(ConfigCheckError::Plugin(error))) => {
+                    (format!("--config could not be checked: {error}"), false)
+                }
+            };
             if args.json {
                 let imports: Vec<_> = info
                     .imports
@@ -173,6 +205,11 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     "compile_ms": plugin.compile_time().as_secs_f64() * 1000.0,
                     "exports": info.exports,
                     "imports": imports,
+                    "checks_config": info.checks_config,
+                    "config": verdict.as_ref().map(|v| match v {
+                        Ok(()) => serde_json::json!({"accepted": true}),
+                        Err(e) => serde_json::json!({"accepted": false, "error": e.to_string()}),
+                    }),
                 });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
@@ -195,6 +232,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     human_duration(plugin.compile_time())
                 )?;
                 writeln!(out, "exports:  {}", info.exports.join(", "))?;
+                writeln!(out, "config:   {config_text}")?;
                 writeln!(out, "imports:")?;
                 let width = info.imports.iter().map(String::len).max().unwrap_or(0);
                 for name in &info.imports {
@@ -202,7 +240,11 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 }
                 print!("{out}");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if config_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Err(e) => {
             if args.json {

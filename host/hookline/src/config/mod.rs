@@ -323,6 +323,10 @@ pub struct WebhookConfig {
     /// The plugin's configuration, converted from TOML to JSON text.
     #[serde(default, deserialize_with = "plugin_config_json")]
     pub plugin_config: Option<String>,
+    /// Where `plugin_config` (or, when absent, the webhook) was written: the daemon's
+    /// error when the plugin's `check-config` refuses it names the place. Set by loading.
+    #[serde(skip)]
+    pub plugin_config_origin: Option<Origin>,
     /// Whether deliveries are made (default true).
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
@@ -715,6 +719,9 @@ fn load_from(
         .replace(VERSION_PLACEHOLDER, env!("CARGO_PKG_VERSION"));
 
     let mut check = Checker::new(Some((&index, &sources)));
+    for (i, webhook) in config.webhooks.iter_mut().enumerate() {
+        webhook.plugin_config_origin = check.origin(&format!("webhooks[{i}].plugin_config"));
+    }
     check.config(&config);
     check.explicit_retry_keys();
     ConfigError::from_list(check.errors)?;

@@ -64,9 +64,11 @@ url = "https://audit.example.com/hookline"
 # Every event, signed the origin's way (scheme left at its default, "marionette").
 events = ["*"]
 # A WebAssembly plugin may rewrite each request (body, headers) or skip the event;
-# `hookline plugin check FILE` validates a plugin before you configure it.
+# `hookline plugin check FILE --config JSON` validates a plugin and a configuration for it.
+# A plugin exporting `check-config` (all the examples) checks `plugin_config` at start, on
+# API create/update and when its file is replaced: a refused one stops the start here.
 # plugin = "plugins/redact.wasm"
-# plugin_config = { drop_fields = ["prompt"], tag = "audit" }
+# plugin_config = { remove = ["data.prompt"], mask = ["resource.labels.email"] }
 description = "Compliance archive"
 "##;
 
