@@ -5,7 +5,8 @@
 # Toolchain (README.md): wit-bindgen (crates.io: `cargo install wit-bindgen-cli`), Debian's
 # clang-16, lld-16, wasi-libc and libclang-rt-16-dev-wasm32, and wasm-component-ld (shipped
 # with Rust's wasm32-wasip2 target: `rustup target add wasm32-wasip2`). Override with
-# WIT_BINDGEN, CLANG, WASM_LD, WASM_COMPONENT_LD.
+# WIT_BINDGEN, CLANG, WASM_LD, WASM_COMPONENT_LD; HOOKLINE_WIT (the WIT folder) and
+# HOOKLINE_C_SDK (where hookline.h is) for a plugin outside this repository.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -28,11 +29,13 @@ builtins="$("$clang" --target=wasm32-wasi -print-libgcc-file-name)"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-"$wit_bindgen" c "$root/guest/wit" --world plugin --out-dir "$work" >/dev/null
+wit="${HOOKLINE_WIT:-$root/guest/wit}"
+sdk="${HOOKLINE_C_SDK:-$here}"
+"$wit_bindgen" c "$wit" --world plugin --out-dir "$work" >/dev/null 2>&1
 objects=()
 for src in "$work/plugin.c" "$@"; do
   obj="$work/$(basename "$src" .c).o"
-  "$clang" --target=wasm32-wasi -O2 -Wall -Werror -I"$work" -I"$here" -c "$src" -o "$obj"
+  "$clang" --target=wasm32-wasi -O2 -Wall -Werror -I"$work" -I"$sdk" -c "$src" -o "$obj"
   objects+=("$obj")
 done
 # A reactor (no `main`): the host calls the exports. wasm-component-ld links with wasm-ld,

@@ -108,8 +108,9 @@ export function readConfig(config, allowed) {
   }
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) {
-      throw 'plugin_config: unknown field `' + key + '`, expected one of ' +
-        allowed.map((k) => '`' + k + '`').join(', ');
+      throw 'plugin_config: unknown field `' + key + '`, ' + (allowed.length
+        ? 'expected one of ' + allowed.map((k) => '`' + k + '`').join(', ')
+        : 'this plugin takes no configuration');
     }
   }
   return value;

@@ -449,3 +449,73 @@ async fn javascript_c_and_python_examples_deliver_their_transformed_signed_reque
         assert_eq!(refused.error_field(), "plugin_config", "{id}");
     }
 }
+
+/// `hookline plugin new NAME --lang …` writes a skeleton whose `build.sh` builds a plugin that
+/// `plugin check` accepts and `plugin run` runs, for the languages whose toolchains CI installs
+/// (a missing one fails here). The Rust skeleton is a cargo crate like `plugins/`' own.
+#[test]
+fn plugin_new_writes_skeletons_that_build_and_run() {
+    let dir = hookline_test_support::TempDir::new("e2e-plugin-new");
+    let root = hookline_test_support::plugins::workspace_root();
+    let home = std::env::var("HOME").unwrap_or_default();
+    let path = format!(
+        "{home}/.cache/hookline-toolchains/cargo/bin:{}",
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"type":"task.completed","id":"evt_1","resource":{"id":"t1","type":"task"},"data":{"ok":true}}"#,
+    )
+    .unwrap();
+    for lang in ["c", "js", "python"] {
+        let name = format!("tag-{lang}");
+        let out = hookline_e2e::hookline()
+            .args(["plugin", "new", &name, "--lang", lang, "--dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{lang}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let build = std::process::Command::new(dir.path().join(&name).join("build.sh"))
+            .env("PATH", &path)
+            .env(
+                "HOOKLINE_COMPONENTIZE_QJS",
+                root.join("guest/js/node_modules/.bin/componentize-qjs"),
+            )
+            .env(
+                "HOOKLINE_COMPONENTIZE_PY",
+                format!("{home}/.cache/hookline-toolchains/py/bin/componentize-py"),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            build.status.success(),
+            "{lang}: the skeleton does not build (install the toolchain as .ci/run does): {}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        let wasm = dir.path().join(&name).join(format!("tag_{lang}.wasm"));
+        let check = hookline_e2e::hookline()
+            .args(["plugin", "check", "--config", "{}"])
+            .arg(&wasm)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&check.stdout);
+        assert!(check.status.success(), "{lang}: {text}");
+        assert!(text.contains("check-config, transform"), "{lang}: {text}");
+        let run = hookline_e2e::hookline()
+            .args(["plugin", "run", "--json", "--timeout-ms", "5000", "--event"])
+            .arg(&event)
+            .arg(&wasm)
+            .output()
+            .unwrap();
+        let result: Value = serde_json::from_slice(&run.stdout)
+            .unwrap_or_else(|e| panic!("{lang}: {e}: {}", String::from_utf8_lossy(&run.stdout)));
+        assert_eq!(result["outcome"], "send", "{lang}: {result}");
+        let body: Value = serde_json::from_str(result["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["data"], json!({"ok": true}), "{lang}: {body}");
+    }
+}

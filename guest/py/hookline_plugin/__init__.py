@@ -92,8 +92,11 @@ def read_config(config, allowed):
         raise ValueError("plugin_config: must be an object")
     for key in value:
         if key not in allowed:
-            expected = ", ".join(f"`{k}`" for k in allowed)
-            raise ValueError(f"plugin_config: unknown field `{key}`, expected one of {expected}")
+            if allowed:
+                expected = "expected one of " + ", ".join(f"`{k}`" for k in allowed)
+            else:
+                expected = "this plugin takes no configuration"
+            raise ValueError(f"plugin_config: unknown field `{key}`, {expected}")
     return value
 
 

@@ -16,6 +16,7 @@ mod client;
 mod demo;
 mod keys;
 mod plugin;
+mod plugin_new;
 mod serve;
 
 use std::fmt;

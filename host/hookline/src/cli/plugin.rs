@@ -12,6 +12,8 @@
 //!   config) of a stored delivery from a running daemon, runs the plugin on it, and prints a
 //!   line diff between the body that was sent and the body the plugin returns now.
 //!
+//! - `new NAME --lang rust|js|python|c` (`plugin_new.rs`) writes a working skeleton.
+//!
 //! The plugin's own log lines go to stderr. Exit code 1 when the plugin fails (the error
 //! kind is printed, as a delivery would record it).
 
@@ -44,6 +46,8 @@ pub(super) enum PluginCommand {
     /// Run a plugin on one event and print the request it produces (or diff it against a
     /// stored delivery with --replay).
     Run(Box<RunArgs>),
+    /// Write a working plugin skeleton (Rust, JavaScript, Python or C) into a new folder.
+    New(super::plugin_new::NewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +114,7 @@ pub(super) fn plugin(command: PluginCommand) -> anyhow::Result<ExitCode> {
     match command {
         PluginCommand::Check(args) => check(args),
         PluginCommand::Run(args) => run(*args),
+        PluginCommand::New(args) => super::plugin_new::new(args).map(|()| ExitCode::SUCCESS),
     }
 }
 
