@@ -139,6 +139,53 @@ async fn every_example_plugin_delivers_its_transformed_signed_request() {
         statuses.contains(&"delivered") && statuses.contains(&"skipped"),
         "{statuses:?}"
     );
+
+    // Every plugin's figures where operators look: `/v1/stats` (and so the stream and the
+    // console) and `/metrics`.
+    let stats = daemon.get_json("/v1/stats").await.expect(200, "stats");
+    let figures = stats["plugins"].as_array().expect("stats.plugins");
+    assert_eq!(figures.len(), 4, "{figures:?}");
+    for name in ["cloudevents", "slack", "redact", "filter"] {
+        let path = plugin(name).display().to_string();
+        let f = figures
+            .iter()
+            .find(|f| f["plugin"] == path.as_str())
+            .unwrap_or_else(|| panic!("no figures for {path}: {figures:?}"));
+        assert_eq!(f["calls"], 2, "{f}");
+        assert_eq!(f["errors"]["trap"], 0, "{f}");
+        let (mean, p99) = (f["call_mean_us"].as_u64(), f["call_p99_us"].as_u64());
+        assert!(mean.is_some_and(|m| m > 0) && p99 >= mean, "{f}");
+        assert!(
+            f["instantiate_p99_us"].as_u64().is_some_and(|i| i > 0),
+            "{f}"
+        );
+        assert!(f["fuel_used"].as_u64().is_some_and(|u| u > 0), "{f}");
+        assert_eq!(f["sha256"].as_str().map(str::len), Some(64), "{f}");
+    }
+    let filter_figures = figures
+        .iter()
+        .find(|f| f["plugin"] == plugin("filter").display().to_string().as_str())
+        .unwrap();
+    assert_eq!(
+        (&filter_figures["sent"], &filter_figures["skipped"]),
+        (&json!(1), &json!(1))
+    );
+    let metrics = daemon.get_json("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    let redact_path = plugin("redact").display().to_string();
+    assert!(
+        metrics.text.lines().any(|l| l
+            == format!(
+                "hookline_plugin_calls_total{{plugin=\"{redact_path}\",outcome=\"sent\"}} 2"
+            )),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics
+            .text
+            .contains("# TYPE hookline_plugin_call_seconds summary")
+    );
 }
 
 /// The mistake of issue 15: `redact`'s key is `remove`, not `paths`.

@@ -9,7 +9,8 @@ use crate::app::{App, ConnState, Msg, Options};
 use crate::clock::ManualClock;
 use hookline_contract::{
     AttemptView, DeliveryChange, DeliveryDetail, DeliveryStatus, DeliverySummary, LiveStats,
-    Millis, Stats, StoreStats, StreamEvent, WebhookHealth, WebhookView,
+    Millis, PluginErrorCounts, PluginFigures, Stats, StoreStats, StreamEvent, WebhookHealth,
+    WebhookView,
 };
 
 /// 2025-01-31 12:00:00 UTC.
@@ -114,6 +115,26 @@ pub(crate) fn stats(now: Millis, delivered: u64, attempts: u64) -> Stats {
             end_to_end_p99_ms: Some(900),
         },
         webhooks: Default::default(),
+        plugins: vec![PluginFigures {
+            plugin: "plugins/redact.wasm".into(),
+            sha256: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
+            calls: 1104,
+            sent: 1100,
+            skipped: 1,
+            errors: PluginErrorCounts {
+                fuel: 2,
+                deadline: 1,
+                ..PluginErrorCounts::default()
+            },
+            call_mean_us: Some(21),
+            call_p50_us: Some(20),
+            call_p99_us: Some(48),
+            instantiate_mean_us: Some(7),
+            instantiate_p99_us: Some(12),
+            fuel_used: 1_325_000,
+            fuel_mean: Some(1_200),
+            busy_us: 23_184,
+        }],
     }
 }
 

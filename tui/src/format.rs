@@ -24,6 +24,16 @@ pub fn age(ms: Millis) -> String {
     }
 }
 
+/// A short duration in µs: `850µs`, `12.4ms`, `1.2s`, or `-`.
+pub fn micros(us: Option<u64>) -> String {
+    match us {
+        None => "-".to_owned(),
+        Some(us @ 0..1000) => format!("{us}µs"),
+        Some(us @ 1000..100_000) => format!("{:.1}ms", us as f64 / 1000.0),
+        Some(us) => duration_ms(us / 1000),
+    }
+}
+
 /// An optional latency: `12ms`, `1.2s`, or `-`.
 pub fn latency(ms: Option<u64>) -> String {
     ms.map_or_else(|| "-".to_owned(), duration_ms)

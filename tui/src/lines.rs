@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::data::{Bucket, Data, DeliveryRow};
 use crate::format;
 use crate::query::{Field, Record};
-use hookline_contract::{DeliveryStatus, Millis, WebhookView};
+use hookline_contract::{DeliveryStatus, Millis, PluginFigures, WebhookView};
 
 /// Failure rate over the last minute that raises a warning, with at least
 /// [`MIN_ATTEMPTS_FOR_RATE`] attempts.
@@ -265,14 +265,19 @@ pub struct PluginLine {
     pub plugin: String,
     /// Webhooks using it.
     pub webhooks: Vec<String>,
-    /// Attempts of those webhooks since the daemon started: one plugin call each.
+    /// Calls since the daemon started: the runtime's count when the daemon reports
+    /// per-plugin figures, else the attempts of the webhooks using it (one call each).
     pub calls: u64,
-    /// Deliveries the plugin declined, since the console attached.
+    /// Calls that skipped the event: since the daemon started with figures, else since the
+    /// console attached.
     pub skipped: u64,
-    /// Plugin errors by kind, since the console attached.
+    /// Plugin errors by kind (`plugin_trap`, …): since the daemon started with figures,
+    /// else since the console attached.
     pub errors: BTreeMap<String, u64>,
-    /// The last plugin error.
+    /// The last plugin error (since the console attached).
     pub last_error: Option<String>,
+    /// The daemon's figures for this plugin (`None`: an older daemon, or not called yet).
+    pub figures: Option<PluginFigures>,
 }
 
 impl PluginLine {
@@ -285,7 +290,27 @@ impl PluginLine {
     pub fn error_total(&self) -> u64 {
         self.errors.values().sum()
     }
+
+    /// Mean call time, µs, when the daemon reports it.
+    pub fn mean_us(&self) -> Option<u64> {
+        self.figures.as_ref().and_then(|f| f.call_mean_us)
+    }
+
+    /// p99 call time, µs, when the daemon reports it.
+    pub fn p99_us(&self) -> Option<u64> {
+        self.figures.as_ref().and_then(|f| f.call_p99_us)
+    }
 }
+
+/// The plugin error kinds, in the Plugins view's column order.
+pub const PLUGIN_ERROR_KINDS: [&str; 6] = [
+    "plugin_trap",
+    "plugin_fuel",
+    "plugin_deadline",
+    "plugin_memory",
+    "plugin_output",
+    "plugin_load",
+];
 
 impl Record for PluginLine {
     fn text(&self, field: Field) -> Option<Cow<'_, str>> {
@@ -312,6 +337,12 @@ pub const PLUGIN_FIELDS: &[Field] = &[Field::Plugin, Field::Webhook];
 
 /// Builds the Plugins view's rows: one per plugin path in use.
 pub fn plugin_lines(data: &Data) -> Vec<PluginLine> {
+    let figures: HashMap<&str, &PluginFigures> = data
+        .stats
+        .iter()
+        .flat_map(|s| &s.plugins)
+        .map(|f| (f.plugin.as_str(), f))
+        .collect();
     let mut by_plugin: BTreeMap<&str, PluginLine> = BTreeMap::new();
     for info in data.webhooks.values() {
         let Some(plugin) = info.view.plugin.as_deref() else {
@@ -324,15 +355,29 @@ pub fn plugin_lines(data: &Data) -> Vec<PluginLine> {
             skipped: 0,
             errors: BTreeMap::new(),
             last_error: None,
+            figures: figures.get(plugin).map(|f| (*f).clone()),
         });
         line.webhooks.push(info.view.id.clone());
-        line.calls += info.view.health.succeeded + info.view.health.failed;
-        line.skipped += info.skipped;
-        for (kind, n) in &info.plugin_errors {
-            *line.errors.entry(kind.to_string()).or_default() += n;
+        if line.figures.is_none() {
+            line.calls += info.view.health.succeeded + info.view.health.failed;
+            line.skipped += info.skipped;
+            for (kind, n) in &info.plugin_errors {
+                *line.errors.entry(kind.to_string()).or_default() += n;
+            }
         }
         if info.last_plugin_error.is_some() {
             line.last_error.clone_from(&info.last_plugin_error);
+        }
+    }
+    for line in by_plugin.values_mut() {
+        if let Some(f) = &line.figures {
+            line.calls = f.calls;
+            line.skipped = f.skipped;
+            line.errors = PLUGIN_ERROR_KINDS
+                .iter()
+                .map(|k| ((*k).to_owned(), f.errors.of(k)))
+                .filter(|(_, n)| *n > 0)
+                .collect();
         }
     }
     by_plugin.into_values().collect()

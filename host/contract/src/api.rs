@@ -152,6 +152,86 @@ pub struct Stats {
     pub live: LiveStats,
     /// Webhooks by state name.
     pub webhooks: BTreeMap<String, u64>,
+    /// Per plugin file: calls, outcomes, time and fuel, since the process started (empty
+    /// when no plugin was called, or the engine runs without a plugin runtime).
+    pub plugins: Vec<PluginFigures>,
+}
+
+/// What the calls of one plugin file (all its versions) came to since the process started.
+/// Times are of fresh-instance calls, instantiation included; quantiles are bucket bounds
+/// (within 19 % above the true value).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PluginFigures {
+    /// The plugin file, as webhooks name it (`builtin:…` for a built-in plugin).
+    pub plugin: String,
+    /// SHA-256 of the version in use, hex (`None` while none could be loaded).
+    pub sha256: Option<String>,
+    /// Calls made (those that could not run because the plugin did not load included).
+    pub calls: u64,
+    /// Calls that returned a request to send.
+    pub sent: u64,
+    /// Calls that skipped the event.
+    pub skipped: u64,
+    /// Calls that failed, by kind.
+    pub errors: PluginErrorCounts,
+    /// Mean call time, µs.
+    pub call_mean_us: Option<u64>,
+    /// Median call time, µs.
+    pub call_p50_us: Option<u64>,
+    /// 99th percentile call time, µs.
+    pub call_p99_us: Option<u64>,
+    /// Mean instantiation time (part of the call time), µs.
+    pub instantiate_mean_us: Option<u64>,
+    /// 99th percentile instantiation time, µs.
+    pub instantiate_p99_us: Option<u64>,
+    /// Fuel used by every call, in all.
+    pub fuel_used: u64,
+    /// Mean fuel per call that ran.
+    pub fuel_mean: Option<u64>,
+    /// Time spent in calls, µs.
+    pub busy_us: u64,
+}
+
+impl PluginFigures {
+    /// Every failed call.
+    pub fn error_total(&self) -> u64 {
+        let e = &self.errors;
+        e.trap + e.fuel + e.deadline + e.memory + e.output + e.load
+    }
+}
+
+/// A plugin's failed calls by kind (the `plugin_*` error kinds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PluginErrorCounts {
+    /// Trapped (`plugin_trap`).
+    pub trap: u64,
+    /// Out of fuel (`plugin_fuel`).
+    pub fuel: u64,
+    /// Past the deadline (`plugin_deadline`).
+    pub deadline: u64,
+    /// Over the memory cap (`plugin_memory`).
+    pub memory: u64,
+    /// Unusable output, or failed on purpose (`plugin_output`).
+    pub output: u64,
+    /// Could not run: the plugin did not load (`plugin_load`).
+    pub load: u64,
+}
+
+impl PluginErrorCounts {
+    /// The count of error kind `kind` (`plugin_trap`, …); 0 for another kind.
+    pub fn of(&self, kind: &str) -> u64 {
+        match kind {
+            "plugin_trap" => self.trap,
+            "plugin_fuel" => self.fuel,
+            "plugin_deadline" => self.deadline,
+            "plugin_memory" => self.memory,
+            "plugin_output" => self.output,
+            "plugin_load" => self.load,
+            _ => 0,
+        }
+    }
 }
 
 impl Stats {

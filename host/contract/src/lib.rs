@@ -58,7 +58,7 @@ pub mod webhook;
 
 pub use api::{
     BatchAccepted, DeliveryResult, ErrorBody, ErrorDetail, EventAccepted, EventBatch, EventInput,
-    HealthStatus, IngestResult, LiveStats, Stats, StoreStats,
+    HealthStatus, IngestResult, LiveStats, PluginErrorCounts, PluginFigures, Stats, StoreStats,
 };
 pub use delivery::{
     AttemptView, DeliveryDetail, DeliveryStatus, DeliverySummary, ErrorKind, Millis, Page,

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::model::ErrorKind;
+pub use hookline_contract::api::{PluginErrorCounts, PluginFigures};
 
 /// What [`Transformer::transform`] returns: boxed, because a plugin call's state is large and
 /// every delivery task would otherwise reserve room for it, plugin or not.
@@ -69,6 +70,12 @@ pub trait Transformer: Send + Sync + std::fmt::Debug + 'static {
     ) -> ConfigCheckFuture {
         let _ = (path, user, config);
         Box::pin(async { Ok(()) })
+    }
+
+    /// Calls, outcomes, time and fuel of every plugin called so far, by plugin (for
+    /// `/v1/stats`, `/metrics` and the console). A runtime that keeps none returns nothing.
+    fn stats(&self) -> Vec<PluginFigures> {
+        Vec::new()
     }
 }
 

@@ -875,11 +875,18 @@ impl Engine {
                 .entry(r.record.state.name().to_owned())
                 .or_insert(0) += 1;
         }
+        let plugins = inner
+            .cfg
+            .plugins
+            .as_ref()
+            .map(|p| p.stats())
+            .unwrap_or_default();
         Ok(Stats {
             now,
             store,
             live,
             webhooks,
+            plugins,
         })
     }
 
@@ -919,6 +926,8 @@ impl Engine {
                 stats.webhooks.get("disabled").copied().unwrap_or(0),
             ),
         ];
-        Ok(self.inner.metrics.render_prometheus(&gauges))
+        let mut text = self.inner.metrics.render_prometheus(&gauges);
+        crate::metrics::render_plugins(&mut text, &stats.plugins);
+        Ok(text)
     }
 }

@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use hookline_core::transform::PluginFigures;
+
 /// Upper bounds (ms) of the latency histogram buckets; the last bucket is unbounded.
 pub const LATENCY_BUCKETS_MS: [u64; 16] = [
     1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 120_000,
@@ -200,6 +202,121 @@ impl Metrics {
     }
 }
 
+/// Prometheus text of the per-plugin figures: calls by outcome, call and instantiation
+/// time (summaries: p50/p99 and sum/count), fuel. Nothing when no plugin was called.
+pub fn render_plugins(out: &mut String, plugins: &[PluginFigures]) {
+    if plugins.is_empty() {
+        return;
+    }
+    let label = |p: &PluginFigures| format!("plugin=\"{}\"", escape_label(&p.plugin));
+    let _ = writeln!(
+        out,
+        "# HELP hookline_plugin_calls_total Plugin calls, by outcome.\n# TYPE hookline_plugin_calls_total counter"
+    );
+    for p in plugins {
+        let e = &p.errors;
+        let l = label(p);
+        for (outcome, n) in [
+            ("sent", p.sent),
+            ("skipped", p.skipped),
+            ("plugin_trap", e.trap),
+            ("plugin_fuel", e.fuel),
+            ("plugin_deadline", e.deadline),
+            ("plugin_memory", e.memory),
+            ("plugin_output", e.output),
+            ("plugin_load", e.load),
+        ] {
+            let _ = writeln!(
+                out,
+                "hookline_plugin_calls_total{{{l},outcome=\"{outcome}\"}} {n}"
+            );
+        }
+    }
+    // Calls that ran (a call that could not load the plugin has no time).
+    let ran = |p: &PluginFigures| p.calls - p.errors.load;
+    write_summary(
+        out,
+        "hookline_plugin_call_seconds",
+        "Plugin call time (fresh instance, instantiation included).",
+        plugins,
+        |p| MicrosSummary {
+            p50: p.call_p50_us,
+            p99: p.call_p99_us,
+            sum_us: p.busy_us,
+            count: ran(p),
+        },
+    );
+    write_summary(
+        out,
+        "hookline_plugin_instantiate_seconds",
+        "Plugin instantiation time.",
+        plugins,
+        |p| MicrosSummary {
+            p50: None,
+            p99: p.instantiate_p99_us,
+            // The mean is rounded down to a microsecond: the sum is short by less than a
+            // microsecond per call.
+            sum_us: p.instantiate_mean_us.unwrap_or(0) * ran(p),
+            count: ran(p),
+        },
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hookline_plugin_fuel_used_total Fuel used by plugin calls.\n# TYPE hookline_plugin_fuel_used_total counter"
+    );
+    for p in plugins {
+        let _ = writeln!(
+            out,
+            "hookline_plugin_fuel_used_total{{{}}} {}",
+            label(p),
+            p.fuel_used
+        );
+    }
+}
+
+/// One plugin's figures for a Prometheus summary, in microseconds.
+struct MicrosSummary {
+    p50: Option<u64>,
+    p99: Option<u64>,
+    sum_us: u64,
+    count: u64,
+}
+
+fn write_summary(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    plugins: &[PluginFigures],
+    of: impl Fn(&PluginFigures) -> MicrosSummary,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} summary");
+    for p in plugins {
+        let l = format!("plugin=\"{}\"", escape_label(&p.plugin));
+        let s = of(p);
+        for (q, v) in [("0.5", s.p50), ("0.99", s.p99)] {
+            if let Some(us) = v {
+                let _ = writeln!(out, "{name}{{{l},quantile=\"{q}\"}} {}", us as f64 / 1e6);
+            }
+        }
+        let _ = writeln!(out, "{name}_sum{{{l}}} {}", s.sum_us as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{{{l}}} {}", s.count);
+    }
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +345,46 @@ mod tests {
         assert!(text.contains("hookline_queue_pending 5"));
         assert!(text.contains("hookline_attempt_duration_seconds_bucket{le=\"0.01\"} 1"));
         assert!(text.contains("hookline_attempt_duration_seconds_count 1"));
+    }
+
+    #[test]
+    fn plugin_figures_render_by_plugin_and_outcome() {
+        let mut text = String::new();
+        render_plugins(&mut text, &[]);
+        assert!(text.is_empty(), "nothing without plugins");
+        let p = PluginFigures {
+            plugin: "plugins/re\"dact.wasm".into(),
+            calls: 5,
+            sent: 3,
+            errors: hookline_core::transform::PluginErrorCounts {
+                fuel: 1,
+                load: 1,
+                ..Default::default()
+            },
+            call_p50_us: Some(20),
+            call_p99_us: Some(1_250),
+            instantiate_mean_us: Some(8),
+            instantiate_p99_us: Some(10),
+            fuel_used: 9_000,
+            busy_us: 2_000,
+            ..Default::default()
+        };
+        render_plugins(&mut text, &[p]);
+        let l = "plugin=\"plugins/re\\\"dact.wasm\"";
+        for line in [
+            "# TYPE hookline_plugin_calls_total counter".to_owned(),
+            format!("hookline_plugin_calls_total{{{l},outcome=\"sent\"}} 3"),
+            format!("hookline_plugin_calls_total{{{l},outcome=\"plugin_fuel\"}} 1"),
+            format!("hookline_plugin_call_seconds{{{l},quantile=\"0.99\"}} 0.00125"),
+            format!("hookline_plugin_call_seconds_sum{{{l}}} 0.002"),
+            format!("hookline_plugin_call_seconds_count{{{l}}} 4"),
+            format!("hookline_plugin_instantiate_seconds{{{l},quantile=\"0.99\"}} 0.00001"),
+            format!("hookline_plugin_fuel_used_total{{{l}}} 9000"),
+        ] {
+            assert!(
+                text.lines().any(|t| t == line),
+                "no line {line:?} in\n{text}"
+            );
+        }
     }
 }

@@ -264,6 +264,11 @@ impl Transformer for PluginRuntime {
         })
     }
 
+    /// [`PluginRuntime::stats`].
+    fn stats(&self) -> Vec<PluginStats> {
+        PluginRuntime::stats(self)
+    }
+
     /// [`PluginRuntime::check_config_for`] on Tokio's blocking pool (it may compile).
     fn check_config(
         self: Arc<Self>,

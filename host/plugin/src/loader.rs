@@ -224,10 +224,10 @@ impl Loader {
             .iter()
             .map(|(path, slot)| {
                 let sha256 = lock(&slot.state).current.as_ref().map(|p| p.sha256_hex());
-                slot.counters.snapshot(path.clone(), sha256)
+                slot.counters.snapshot(path.display().to_string(), sha256)
             })
             .collect();
-        stats.sort_by(|a, b| a.path.cmp(&b.path));
+        stats.sort_by(|a, b| a.plugin.cmp(&b.plugin));
         stats
     }
 

@@ -17,6 +17,7 @@ use super::bindings::hookline::plugin::types::Outcome;
 use super::cache::DiskCache;
 use super::host::{HostState, sanitize};
 use super::loader::{LoadedPlugin, Loader};
+use super::stats::CallCost;
 use super::wasi::WasiAnswers;
 use super::{
     CHECK_CONFIG_EXPORT, ConfigCheckError, ConfigUser, MAX_REASON_BYTES, PluginError, PluginLimits,
@@ -351,11 +352,19 @@ impl PluginRuntime {
         store.set_epoch_deadline(self.deadline_ticks(limits.deadline));
         store.epoch_deadline_trap();
         let (event, target, config) = super::input::into_wit(input);
-        let result = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.call_transform(&mut store, &event, &target, &config));
-        self.finish(plugin, &store, result, started, limits, memory_cap)
+        let mut instantiated = None;
+        let result = plugin.pre.instantiate(&mut store).and_then(|instance| {
+            instantiated = Some(started.elapsed());
+            instance.call_transform(&mut store, &event, &target, &config)
+        });
+        self.finish(
+            plugin,
+            &store,
+            result,
+            (started, instantiated),
+            limits,
+            memory_cap,
+        )
     }
 
     /// [`PluginRuntime::transform`] for async callers: the call runs on the calling task
@@ -387,8 +396,10 @@ impl PluginRuntime {
             })
         });
         let (event, target, config) = super::input::into_wit(input);
+        let mut instantiated = None;
         let result = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instantiated = Some(started.elapsed());
             let (outcome,) = instance
                 .func_transform()
                 .call_async(&mut store, (&event, &target, &config))
@@ -396,7 +407,14 @@ impl PluginRuntime {
             Ok(outcome)
         }
         .await;
-        self.finish(plugin, &store, result, started, limits, memory_cap)
+        self.finish(
+            plugin,
+            &store,
+            result,
+            (started, instantiated),
+            limits,
+            memory_cap,
+        )
     }
 
     /// A fresh store for one call of `plugin` on `input`, with its fuel, memory cap and
@@ -424,13 +442,14 @@ impl PluginRuntime {
         Ok((store, memory_cap))
     }
 
-    /// Turns what the call returned into its output or error, and counts it.
+    /// Turns what the call returned into its output or error, and counts it (with the call's
+    /// start and, if it got that far, how long instantiation took).
     fn finish(
         &self,
         plugin: &LoadedPlugin,
         store: &Store<HostState>,
         result: wasmtime::Result<Outcome>,
-        started: Instant,
+        (started, instantiated): (Instant, Option<Duration>),
         limits: &PluginLimits,
         memory_cap: usize,
     ) -> Result<TransformOutput, PluginError> {
@@ -452,7 +471,14 @@ impl PluginRuntime {
             }
             Err(error) => Err(classify(&error, state, limits, memory_cap)),
         };
-        plugin.counters.record(&result, duration);
+        plugin.counters.record(
+            &result,
+            CallCost {
+                took: duration,
+                instantiated,
+                fuel: fuel_used,
+            },
+        );
         result
     }
 

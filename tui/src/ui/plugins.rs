@@ -1,5 +1,6 @@
-//! Plugins: per plugin path, the webhooks using it, calls, declines and errors by kind. The
-//! API has no per-plugin timing or fuel figures; the view says so instead of inventing them.
+//! Plugins: per plugin path, the webhooks using it, calls, declines and errors by kind, call
+//! time and fuel, from the daemon's per-plugin figures (`stats.plugins`). An older daemon
+//! sends none; the view then counts what the stream reports and says so.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -10,11 +11,17 @@ use super::{Theme, titled, window_table};
 use crate::actions::ViewId;
 use crate::app::App;
 use crate::format;
+use crate::lines::{PLUGIN_ERROR_KINDS, PluginLine};
 
-/// Shown above the table: where each figure comes from, and what is missing.
-pub(super) const PLUGINS_NOTE: &str = "The daemon's API has no per-plugin figures: mean/p99 call time and fuel used are not exposed (n/a). \
+/// Shown above the table: where each figure comes from.
+pub(super) const PLUGINS_NOTE: &str = "Figures from the daemon's plugin runtime since it started: calls, skipped, \
+errors by kind (trap, fuel, deadline, memory, output, load), mean and p99 call time (a fresh instance per call, \
+instantiation included) and mean fuel per call.";
+
+/// Shown instead when the daemon sends no per-plugin figures (an older daemon).
+pub(super) const PLUGINS_NOTE_OLD_DAEMON: &str = "This daemon sends no per-plugin figures: mean/p99 call time and fuel are not known (-). \
 Calls = attempts of the webhooks using the plugin since the daemon started (one call each); \
-skipped and errors (trap, fuel, deadline, memory, output, load) are what the stream reported since the console attached.";
+skipped and errors are what the stream reported since the console attached.";
 
 pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     let [note, table, last] = Layout::vertical([
@@ -23,14 +30,20 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         Constraint::Length(6),
     ])
     .areas(area);
+    let plugins = &app.shown.plugins;
+    let old_daemon = !plugins.is_empty() && plugins.iter().all(|p| p.figures.is_none());
+    let note_text = if old_daemon {
+        PLUGINS_NOTE_OLD_DAEMON
+    } else {
+        PLUGINS_NOTE
+    };
     frame.render_widget(
-        Paragraph::new(Line::from(Span::styled(PLUGINS_NOTE, theme.dim())))
+        Paragraph::new(Line::from(Span::styled(note_text, theme.dim())))
             .wrap(Wrap { trim: true })
             .block(titled(theme, "About these figures".into(), None)),
         note,
     );
     let state = app.list(ViewId::Plugins);
-    let plugins = &app.shown.plugins;
     let block = titled(
         theme,
         format!("Plugins in use ({})", plugins.len()),
@@ -55,7 +68,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             "Load",
             "Mean",
             "p99",
-            "Fuel used",
+            "Fuel/call",
         ],
         &[
             Constraint::Min(24),
@@ -68,8 +81,8 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             Constraint::Length(6),
             Constraint::Length(6),
             Constraint::Length(5),
-            Constraint::Length(5),
-            Constraint::Length(5),
+            Constraint::Length(7),
+            Constraint::Length(7),
             Constraint::Length(9),
         ],
         plugins,
@@ -80,21 +93,20 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
                 let v = p.errors_of(kind);
                 Cell::from(v.to_string()).style(if v > 0 { theme.bad() } else { theme.dim() })
             };
-            Row::new(vec![
+            let fuel = p.figures.as_ref().and_then(|f| f.fuel_mean);
+            let mut cells = vec![
                 Cell::from(file_name(&p.plugin)).style(theme.strong()),
                 Cell::from(p.webhooks.join(", ")),
                 Cell::from(format::count(p.calls)),
                 Cell::from(format::count(p.skipped)),
-                n("plugin_trap"),
-                n("plugin_fuel"),
-                n("plugin_deadline"),
-                n("plugin_memory"),
-                n("plugin_output"),
-                n("plugin_load"),
-                Cell::from("n/a").style(theme.dim()),
-                Cell::from("n/a").style(theme.dim()),
-                Cell::from("n/a").style(theme.dim()),
-            ])
+            ];
+            cells.extend(PLUGIN_ERROR_KINDS.iter().map(|k| n(k)));
+            cells.extend([
+                Cell::from(format::micros(p.mean_us())),
+                Cell::from(format::micros(p.p99_us())),
+                Cell::from(fuel.map_or_else(|| "-".to_owned(), format::count)),
+            ]);
+            Row::new(cells)
         },
     );
     let text = match plugins.get(state.selected) {
@@ -103,6 +115,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
                 Span::styled("path        ", theme.dim()),
                 Span::styled(p.plugin.clone(), theme.strong()),
             ]),
+            figures_line(p, theme),
             match &p.last_error {
                 Some(e) => Line::from(vec![
                     Span::styled("last error  ", theme.dim()),
@@ -131,6 +144,31 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             .block(titled(theme, "Selected plugin".into(), None)),
         last,
     );
+}
+
+/// The selected plugin's version, instantiation time and fuel, when the daemon reports them.
+fn figures_line(p: &PluginLine, theme: Theme) -> Line<'static> {
+    let Some(f) = &p.figures else {
+        return Line::from(Span::styled(
+            "no figures from the daemon for this plugin yet",
+            theme.dim(),
+        ));
+    };
+    let version = f.sha256.as_deref().map_or_else(
+        || "none loaded".to_owned(),
+        |h| format!("sha256 {}", &h[..h.len().min(12)]),
+    );
+    Line::from(vec![
+        Span::styled("runtime     ", theme.dim()),
+        Span::raw(format!(
+            "{version} · instantiate mean {} p99 {} · p50 call {} · fuel {} in all · busy {}",
+            format::micros(f.instantiate_mean_us),
+            format::micros(f.instantiate_p99_us),
+            format::micros(f.call_p50_us),
+            format::count(f.fuel_used),
+            format::micros(Some(f.busy_us)),
+        )),
+    ])
 }
 
 /// The file name of a plugin path (the whole path is in the pane below the table).

@@ -98,6 +98,29 @@ fn plugins() {
 }
 
 #[test]
+fn plugins_of_a_daemon_without_per_plugin_figures() {
+    let mut app = busy();
+    let mut older = crate::fixtures::stats(crate::fixtures::NOW, 1000, 1100);
+    older.plugins.clear();
+    app.update(Msg::Stream(vec![hookline_contract::StreamEvent::Stats(
+        Box::new(older),
+    )]));
+    app.update(key('5'));
+    let text = screen(&app);
+    assert!(
+        text.contains("This daemon sends no per-plugin figures"),
+        "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.contains("redact.wasm") && l.contains("security"))
+        .expect("the redact row");
+    // Counted from the stream instead: no call time or fuel, shown as `-`.
+    assert!(!row.contains("µs"), "{row}");
+    assert!(row.trim_end_matches(['│', '"', ' ']).ends_with('-'), "{row}");
+}
+
+#[test]
 fn detail() {
     let mut app = busy();
     app.update(key('4'));

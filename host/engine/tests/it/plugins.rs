@@ -666,7 +666,7 @@ fn a_changed_file_is_reloaded_without_a_restart() {
     // A fresh runtime, which never had a working version, reports the broken file.
     let fresh = PluginRuntime::new(config_with_cache(shared_cache_dir())).unwrap();
     assert_eq!(fresh.load(&path).unwrap_err().kind(), ErrorKind::PluginLoad);
-    assert_eq!(fresh.stats()[0].load_failures, 1);
+    assert_eq!(fresh.stats()[0].errors.load, 1);
 }
 
 #[test]
