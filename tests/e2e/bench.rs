@@ -60,3 +60,68 @@ async fn bench_smoke_run_balances_every_ledger() {
         );
     }
 }
+
+/// The plugin scenario with another plugin than `redact` (its own `--plugin-config`): the
+/// report carries the plugin's figures from the daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_plugin_scenario_reports_the_plugins_figures() {
+    let cloudevents = hookline_test_support::plugins::plugin("cloudevents");
+    let args = vec![
+        "bench".to_owned(),
+        "--scenario".to_owned(),
+        "plugin".to_owned(),
+        "--plugin".to_owned(),
+        cloudevents.display().to_string(),
+        "--plugin-config".to_owned(),
+        r#"{"source": "https://bench.example"}"#.to_owned(),
+        "--events".to_owned(),
+        "100".to_owned(),
+        "--concurrency".to_owned(),
+        "4".to_owned(),
+        "--output".to_owned(),
+        "json".to_owned(),
+    ];
+    let (code, stdout, stderr) = run_hookline_async(args).await;
+    assert_eq!(code, Some(0), "bench failed:\n{stderr}\n{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
+    let s = &report["scenarios"][0];
+    assert_eq!(s["scenario"], "plugin");
+    assert_eq!(s["ledger"]["balanced"], true, "{s}");
+    let f = &s["plugin"];
+    assert_eq!(
+        f["plugin"].as_str(),
+        Some(
+            &*std::path::absolute(&cloudevents)
+                .unwrap()
+                .display()
+                .to_string()
+        ),
+        "{f}"
+    );
+    // Every delivery went through the plugin at least once (the plain scenario's events
+    // are published in three phases).
+    let events = s["events"].as_u64().unwrap();
+    assert!(f["calls"].as_u64().unwrap() >= events, "{f}");
+    assert_eq!(f["sent"], f["calls"], "{f}");
+    assert!(f["call_p99_us"].as_u64().is_some_and(|us| us > 0), "{f}");
+}
+
+/// A `--plugin-config` that is not JSON is refused before anything runs, naming the flag.
+#[test]
+fn bench_refuses_a_plugin_config_that_is_not_json() {
+    let out = hookline_e2e::run_hookline(
+        &[
+            "bench",
+            "--scenario",
+            "plugin",
+            "--plugin",
+            "x.wasm",
+            "--plugin-config",
+            "{source:",
+        ],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr.contains("--plugin-config is not JSON"), "{stderr}");
+}

@@ -117,7 +117,10 @@ fn plugins_of_a_daemon_without_per_plugin_figures() {
         .expect("the redact row");
     // Counted from the stream instead: no call time or fuel, shown as `-`.
     assert!(!row.contains("µs"), "{row}");
-    assert!(row.trim_end_matches(['│', '"', ' ']).ends_with('-'), "{row}");
+    assert!(
+        row.trim_end_matches(['│', '"', ' ']).ends_with('-'),
+        "{row}"
+    );
 }
 
 #[test]

@@ -130,6 +130,8 @@ pub struct BenchOptions {
     pub body_bytes: usize,
     /// Plugin for the `plugin` scenario.
     pub plugin: Option<PathBuf>,
+    /// Its `plugin_config` (JSON; `None`: the `redact` example's, [`REDACT_BENCH_CONFIG`]).
+    pub plugin_config: Option<serde_json::Value>,
     /// Store placement.
     pub store: StoreChoice,
     /// The `hookline` binary to run as the daemon.
@@ -215,7 +217,14 @@ pub struct ScenarioReport {
     pub cpu_seconds_per_1000: f64,
     /// The ledger.
     pub ledger: LedgerReport,
+    /// The plugin's figures from the daemon's `/v1/stats` at the end (plugin scenario).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<hookline_contract::PluginFigures>,
 }
+
+/// The `plugin_config` the plugin scenario gives the `redact` example: remove the padding,
+/// mask the resource id.
+pub const REDACT_BENCH_CONFIG: &str = r#"{"remove": ["data.pad"], "mask": ["resource.id"]}"#;
 
 /// A whole run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -290,6 +299,22 @@ impl BenchReport {
                     format!("UNBALANCED {:?}", s.ledger)
                 }
             );
+            if let Some(f) = &s.plugin {
+                let us = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+                let _ = writeln!(
+                    out,
+                    "         plugin {}: {} calls, call mean {} µs p99 {} µs, instantiate mean {} µs \
+                     p99 {} µs, fuel {} per call, {} errors",
+                    f.plugin,
+                    f.calls,
+                    us(f.call_mean_us),
+                    us(f.call_p99_us),
+                    us(f.instantiate_mean_us),
+                    us(f.instantiate_p99_us),
+                    us(f.fuel_mean),
+                    f.error_total()
+                );
+            }
             if let Some(single) = s.single_ingest_per_sec {
                 let _ = writeln!(out, "         single-event ingest: {single:.0} events/s");
             }
@@ -868,8 +893,11 @@ async fn run_scenario(
         });
         if let Some(path) = &plugin {
             spec["plugin"] = serde_json::json!(absolute(path).display().to_string());
-            spec["plugin_config"] =
-                serde_json::json!({"remove": ["data.pad"], "mask": ["resource.id"]});
+            spec["plugin_config"] = match &opts.plugin_config {
+                Some(config) => config.clone(),
+                None => serde_json::from_str(REDACT_BENCH_CONFIG)
+                    .map_err(|e| BenchError::Daemon(format!("the redact bench config: {e}")))?,
+            };
         }
         child
             .call(reqwest::Method::POST, "/v1/webhooks", Some(spec))
@@ -941,6 +969,16 @@ async fn run_scenario(
     }
     let published = (total * webhooks) as u64;
     let ledger_report = ledger_report(&child, &ledger, published, times).await?;
+    let plugin_figures = match &plugin {
+        Some(path) => {
+            let stats = child.call(reqwest::Method::GET, "/v1/stats", None).await?;
+            let stats: hookline_contract::Stats = serde_json::from_value(stats)
+                .map_err(|e| BenchError::Daemon(format!("/v1/stats: {e}")))?;
+            let name = absolute(path).display().to_string();
+            stats.plugins.into_iter().find(|f| f.plugin == name)
+        }
+        None => None,
+    };
     let (_, peak_rss_mb) = child.usage();
     stop.cancel();
     Ok(ScenarioReport {
@@ -961,6 +999,7 @@ async fn run_scenario(
         peak_rss_mb,
         cpu_seconds_per_1000: cpu / deliveries * 1000.0,
         ledger: ledger_report,
+        plugin: plugin_figures,
     })
 }
 

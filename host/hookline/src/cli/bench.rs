@@ -36,6 +36,10 @@ pub(super) struct BenchArgs {
     /// Plugin for the plugin scenario (default: the built `redact` example, if found).
     #[arg(long)]
     plugin: Option<PathBuf>,
+    /// The plugin's `plugin_config`, JSON (default: the `redact` example's, which removes
+    /// `data.pad` and masks `resource.id`).
+    #[arg(long, value_name = "JSON")]
+    plugin_config: Option<String>,
     /// The `hookline` binary to run as the daemon (default: this one): compares another
     /// build with the same publisher, receiver and scenarios.
     #[arg(long, value_name = "FILE")]
@@ -81,6 +85,13 @@ pub(super) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
         out
     };
+    let plugin_config = match &args.plugin_config {
+        Some(text) => Some(
+            serde_json::from_str::<serde_json::Value>(text)
+                .with_context(|| format!("--plugin-config is not JSON: {text}"))?,
+        ),
+        None => None,
+    };
     let opts = BenchOptions {
         scenarios,
         events: args.events,
@@ -89,6 +100,7 @@ pub(super) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         batch: args.batch,
         body_bytes: args.body_bytes,
         plugin,
+        plugin_config,
         store: match args.store {
             StoreArg::Sqlite => StoreChoice::Sqlite,
             StoreArg::Memory => StoreChoice::Memory,
