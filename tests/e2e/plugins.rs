@@ -160,6 +160,11 @@ async fn every_example_plugin_delivers_its_transformed_signed_request() {
             "{f}"
         );
         assert!(f["fuel_used"].as_u64().is_some_and(|u| u > 0), "{f}");
+        // At least one 64 KiB page of linear memory.
+        assert!(
+            f["memory_max_bytes"].as_u64().is_some_and(|b| b >= 65_536),
+            "{f}"
+        );
         assert_eq!(f["sha256"].as_str().map(str::len), Some(64), "{f}");
     }
     let filter_figures = figures

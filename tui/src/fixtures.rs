@@ -134,6 +134,7 @@ pub(crate) fn stats(now: Millis, delivered: u64, attempts: u64) -> Stats {
             fuel_used: 1_325_000,
             fuel_mean: Some(1_200),
             busy_us: 23_184,
+            memory_max_bytes: 1_179_648,
         }],
     }
 }

@@ -191,6 +191,8 @@ pub struct PluginFigures {
     pub fuel_mean: Option<u64>,
     /// Time spent in calls, µs.
     pub busy_us: u64,
+    /// The most linear memory one call's instance had (every memory in all), bytes.
+    pub memory_max_bytes: u64,
 }
 
 impl PluginFigures {

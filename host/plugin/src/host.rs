@@ -89,7 +89,7 @@ impl HostState {
 pub(super) struct Limiter {
     memory_cap: usize,
     /// The bytes of every memory of the call so far (creation counts as growth from zero).
-    total: usize,
+    pub(super) total: usize,
     /// The total a refused growth asked for.
     pub(super) denied: Option<usize>,
 }

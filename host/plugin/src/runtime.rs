@@ -477,6 +477,7 @@ impl PluginRuntime {
                 took: duration,
                 instantiated,
                 fuel: fuel_used,
+                memory_bytes: state.limiter.total as u64,
             },
         );
         result

@@ -116,6 +116,7 @@ pub(super) struct CallCounters {
     load_failures: AtomicU64,
     busy_micros: AtomicU64,
     fuel_used: AtomicU64,
+    memory_max: AtomicU64,
     call_time: MicrosHistogram,
     instantiate_time: MicrosHistogram,
 }
@@ -129,6 +130,8 @@ pub(super) struct CallCost {
     pub instantiated: Option<Duration>,
     /// Fuel consumed.
     pub fuel: u64,
+    /// Linear memory of the instance at the end of the call, every memory in all.
+    pub memory_bytes: u64,
 }
 
 impl CallCounters {
@@ -139,6 +142,7 @@ impl CallCounters {
             Relaxed,
         );
         self.fuel_used.fetch_add(cost.fuel, Relaxed);
+        self.memory_max.fetch_max(cost.memory_bytes, Relaxed);
         self.call_time.observe(cost.took);
         if let Some(instantiated) = cost.instantiated {
             self.instantiate_time.observe(instantiated);
@@ -186,6 +190,7 @@ impl CallCounters {
             fuel_used,
             fuel_mean: (ran > 0).then(|| fuel_used / ran),
             busy_us: self.busy_micros.load(Relaxed),
+            memory_max_bytes: self.memory_max.load(Relaxed),
         }
     }
 }
@@ -206,6 +211,7 @@ mod tests {
             took: Duration::from_micros(us),
             instantiated: Some(Duration::from_micros(us / 2)),
             fuel,
+            memory_bytes: fuel * 64,
         };
         c.record(&Ok(skip), cost(30, 1_000));
         c.record(&Err(PluginError::Fuel { budget: 1 }), cost(70, 3_000));
@@ -217,6 +223,7 @@ mod tests {
         );
         assert_eq!(s.error_total(), 2);
         assert_eq!((s.fuel_used, s.fuel_mean), (4_000, Some(2_000)));
+        assert_eq!(s.memory_max_bytes, 3_000 * 64);
         assert_eq!(
             (s.call_mean_us, s.instantiate_mean_us),
             (Some(50), Some(25))

@@ -161,12 +161,13 @@ fn figures_line(p: &PluginLine, theme: Theme) -> Line<'static> {
     Line::from(vec![
         Span::styled("runtime     ", theme.dim()),
         Span::raw(format!(
-            "{version} · instantiate mean {} p99 {} · p50 call {} · fuel {} in all · busy {}",
+            "{version} · instantiate mean {} p99 {} · p50 call {} · fuel {} in all · busy {} · memory up to {:.1} MiB",
             format::micros(f.instantiate_mean_us),
             format::micros(f.instantiate_p99_us),
             format::micros(f.call_p50_us),
             format::count(f.fuel_used),
             format::micros(Some(f.busy_us)),
+            f.memory_max_bytes as f64 / (1024.0 * 1024.0),
         )),
     ])
 }

@@ -304,7 +304,7 @@ impl BenchReport {
                 let _ = writeln!(
                     out,
                     "         plugin {}: {} calls, call mean {} µs p99 {} µs, instantiate mean {} µs \
-                     p99 {} µs, fuel {} per call, {} errors",
+                     p99 {} µs, fuel {} per call, memory up to {:.1} MiB, {} errors",
                     f.plugin,
                     f.calls,
                     us(f.call_mean_us),
@@ -312,6 +312,7 @@ impl BenchReport {
                     us(f.instantiate_mean_us),
                     us(f.instantiate_p99_us),
                     us(f.fuel_mean),
+                    f.memory_max_bytes as f64 / (1024.0 * 1024.0),
                     f.error_total()
                 );
             }
