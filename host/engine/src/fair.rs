@@ -17,9 +17,10 @@
 //! soon as enough of them end (no new slot goes to it meanwhile), a raised one hands out
 //! slots at once.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use foldhash::HashMap;
 use tokio::sync::oneshot;
 
 use super::lock;
@@ -94,8 +95,8 @@ impl FairPool {
         Arc::new(FairPool {
             state: Mutex::new(PoolState {
                 free: slots.max(1),
-                webhooks: HashMap::new(),
-                flows: HashMap::new(),
+                webhooks: HashMap::default(),
+                flows: HashMap::default(),
                 ready: BTreeSet::new(),
                 granted: 0,
                 arrivals: 0,

@@ -97,12 +97,12 @@ mod tests;
 pub mod types;
 mod webhooks;
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use foldhash::HashSet;
 use tokio::sync::{Notify, OwnedSemaphorePermit, RwLock, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -484,7 +484,7 @@ impl Engine {
             wake: Notify::new(),
             starved: AtomicBool::new(true),
             next_due: AtomicI64::new(0),
-            in_memory: Mutex::new(HashSet::new()),
+            in_memory: Mutex::new(HashSet::default()),
             events,
             metrics: Metrics::default(),
             gate: RwLock::new(true),

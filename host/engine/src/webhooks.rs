@@ -1,10 +1,11 @@
 //! The in-memory view of webhooks: subscription index, opened signing keys, limits, circuit
 //! breaker and health. Rebuilt from the store at start and on every change.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+
+use foldhash::HashMap;
 
 use super::EngineError;
 use super::metrics::Histogram;
