@@ -38,19 +38,21 @@ pub(crate) struct FairPool {
     state: Mutex<PoolState>,
 }
 
-/// A waiting flow's place in line, smallest first: its webhook's slots held, its own, the
+/// A waiting lane's place in line, smallest first: its webhook's slots held, its own, the
 /// arrival of its first waiting request, and whether it yields to its webhook's other lane.
-type Place = (usize, usize, u64, bool, Flow);
+type Rank = (usize, usize, u64, bool);
+
+/// A rank and the lane it belongs to (the tie-break among equal ranks).
+type Place = (Rank, Flow);
 
 #[derive(Debug)]
 struct PoolState {
     /// Slots nobody holds.
     free: usize,
-    /// Slots held and the limit, per webhook with slots held or asked for.
+    /// Slots held, the limit and both lanes, per webhook with slots held or asked for: one
+    /// lookup per pool operation.
     webhooks: HashMap<Arc<str>, WebhookUse>,
-    /// Slots held and requests waiting, per flow with either.
-    flows: HashMap<Flow, FlowState>,
-    /// The flows with requests waiting whose webhook is under its limit, fairest first:
+    /// The lanes with requests waiting whose webhook is under its limit, fairest first:
     /// a grant costs a few B-tree steps however many webhooks wait.
     ready: BTreeSet<Place>,
     /// Slots granted so far.
@@ -61,18 +63,22 @@ struct PoolState {
 
 #[derive(Debug)]
 struct WebhookUse {
+    /// The webhook's id (the map's key), for the places of its lanes.
+    id: Arc<str>,
     held: usize,
     limit: usize,
+    /// First attempts (`[0]`) and retries (`[1]`).
+    lanes: [Lane; 2],
 }
 
 #[derive(Debug, Default)]
-struct FlowState {
+struct Lane {
     held: usize,
     /// Requests waiting, each with its arrival number.
     waiting: VecDeque<(u64, oneshot::Sender<Slot>)>,
     last_grant: u64,
-    /// Its entry in `ready`, if it has one.
-    place: Option<Place>,
+    /// Its rank in `ready`, if it has one.
+    rank: Option<Rank>,
 }
 
 /// One request slot. Dropping it gives it back (to the next flow in line, if any waits).
@@ -96,7 +102,6 @@ impl FairPool {
             state: Mutex::new(PoolState {
                 free: slots.max(1),
                 webhooks: HashMap::default(),
-                flows: HashMap::default(),
                 ready: BTreeSet::new(),
                 granted: 0,
                 arrivals: 0,
@@ -109,28 +114,35 @@ impl FairPool {
     pub(crate) async fn acquire(self: &Arc<Self>, flow: Flow, limit: u32) -> Slot {
         let waiting = {
             let mut st = lock(&self.state);
+            let st = &mut *st;
             let limit = limit.max(1) as usize;
             let webhook = st
                 .webhooks
                 .entry(flow.webhook.clone())
-                .or_insert(WebhookUse { held: 0, limit });
+                .or_insert_with(|| WebhookUse {
+                    id: flow.webhook.clone(),
+                    held: 0,
+                    limit,
+                    lanes: Default::default(),
+                });
             webhook.limit = limit;
-            let under_limit = webhook.held < webhook.limit;
             // Free slots exist only when nobody eligible waits (every release and limit
             // change hands them out), so taking one now jumps no queue.
-            if st.free > 0 && under_limit {
+            if st.free > 0 && webhook.held < webhook.limit {
                 st.free -= 1;
-                return self.grant(&mut st, flow);
+                st.granted += 1;
+                webhook.grant(flow.retry, st.granted);
+                webhook.requeue(&mut st.ready);
+                return Slot {
+                    held: Some((self.clone(), flow)),
+                };
             }
             let (tx, rx) = oneshot::channel();
             st.arrivals += 1;
-            let arrival = st.arrivals;
-            st.flows
-                .entry(flow.clone())
-                .or_default()
+            webhook.lanes[usize::from(flow.retry)]
                 .waiting
-                .push_back((arrival, tx));
-            st.requeue(&flow.webhook);
+                .push_back((st.arrivals, tx));
+            webhook.requeue(&mut st.ready);
             rx
         };
         match waiting.await {
@@ -144,13 +156,13 @@ impl FairPool {
     /// Sets a webhook's limit (its `max_concurrency` changed), handing out slots if it rose.
     pub(crate) fn set_limit(self: &Arc<Self>, webhook: &str, limit: u32) {
         let mut st = lock(&self.state);
+        let st = &mut *st;
         let Some(w) = st.webhooks.get_mut(webhook) else {
             return;
         };
         w.limit = limit.max(1) as usize;
-        let webhook: Arc<str> = Arc::from(webhook);
-        st.requeue(&webhook);
-        self.hand_out(&mut st);
+        w.requeue(&mut st.ready);
+        self.hand_out(st);
     }
 
     /// Slots free now (for tests and metrics).
@@ -168,148 +180,144 @@ impl FairPool {
             .map_or(0, |w| w.held)
     }
 
-    fn grant(self: &Arc<Self>, st: &mut PoolState, flow: Flow) -> Slot {
-        st.granted += 1;
-        if let Some(w) = st.webhooks.get_mut(&flow.webhook) {
-            w.held += 1;
-        }
-        let f = st.flows.entry(flow.clone()).or_default();
-        f.held += 1;
-        f.last_grant = st.granted;
-        st.requeue(&flow.webhook);
-        Slot {
-            held: Some((self.clone(), flow)),
-        }
-    }
-
     fn release(self: &Arc<Self>, flow: &Flow) {
         let mut st = lock(&self.state);
+        let st = &mut *st;
         st.free += 1;
-        st.unhold(flow);
-        self.hand_out(&mut st);
-        st.forget_idle(flow);
+        if let Some(w) = st.webhooks.get_mut(&*flow.webhook) {
+            w.unhold(flow.retry);
+            w.requeue(&mut st.ready);
+        }
+        self.hand_out(st);
+        st.forget_if_idle(&flow.webhook);
     }
 
-    /// Gives free slots to waiting flows, fairest first, while both last.
+    /// Gives free slots to waiting lanes, fairest first, while both last.
     fn hand_out(self: &Arc<Self>, st: &mut PoolState) {
         while st.free > 0 {
-            let Some(place) = st.ready.pop_first() else {
+            let Some((_, flow)) = st.ready.pop_first() else {
                 return;
             };
-            let flow = place.4;
-            let tx = st.flows.get_mut(&flow).and_then(|f| {
-                f.place = None;
-                f.waiting.pop_front().map(|(_, tx)| tx)
-            });
-            let Some(tx) = tx.filter(|tx| !tx.is_closed()) else {
-                st.requeue(&flow.webhook);
-                st.forget_idle(&flow);
+            let Some(w) = st.webhooks.get_mut(&*flow.webhook) else {
+                continue;
+            };
+            let lane = &mut w.lanes[usize::from(flow.retry)];
+            lane.rank = None;
+            let Some(tx) = lane
+                .waiting
+                .pop_front()
+                .map(|(_, tx)| tx)
+                .filter(|tx| !tx.is_closed())
+            else {
+                w.requeue(&mut st.ready);
+                st.forget_if_idle(&flow.webhook);
                 continue;
             };
             st.free -= 1;
-            let slot = self.grant(st, flow.clone());
+            st.granted += 1;
+            w.grant(flow.retry, st.granted);
+            w.requeue(&mut st.ready);
+            let slot = Slot {
+                held: Some((self.clone(), flow)),
+            };
             if let Err(mut slot) = tx.send(slot) {
                 // It stopped waiting just now: take the slot back without `Drop` (the pool
                 // is locked) and try the next one.
-                slot.held = None;
+                let Some((_, flow)) = slot.held.take() else {
+                    continue;
+                };
                 st.free += 1;
-                st.unhold(&flow);
-                st.forget_idle(&flow);
+                if let Some(w) = st.webhooks.get_mut(&*flow.webhook) {
+                    w.unhold(flow.retry);
+                    w.requeue(&mut st.ready);
+                }
+                st.forget_if_idle(&flow.webhook);
             }
         }
     }
 }
 
 impl PoolState {
-    /// One slot of `flow` given back.
-    fn unhold(&mut self, flow: &Flow) {
-        if let Some(f) = self.flows.get_mut(flow) {
-            f.held -= 1;
-        }
-        if let Some(w) = self.webhooks.get_mut(&flow.webhook) {
-            w.held -= 1;
-        }
-        self.requeue(&flow.webhook);
-    }
-
-    /// Puts the webhook's flows back in line at their current places (their counts
-    /// changed), or out of it (nobody waiting, or the webhook at its limit).
-    fn requeue(&mut self, webhook: &Arc<str>) {
+    /// Forgets a webhook that holds nothing and has nobody waiting.
+    fn forget_if_idle(&mut self, webhook: &str) {
         let Some(w) = self.webhooks.get(webhook) else {
             return;
         };
-        let (held, under_limit) = (w.held, w.held < w.limit);
-        // Each lane's first waiting request (after dropping those that gave up) and when
-        // the lane was last served.
-        let mut fronts = [None, None];
-        for (i, retry) in [false, true].into_iter().enumerate() {
-            let flow = Flow {
-                webhook: webhook.clone(),
-                retry,
-            };
-            let Some(f) = self.flows.get_mut(&flow) else {
-                continue;
-            };
-            if let Some(place) = f.place.take() {
-                self.ready.remove(&place);
-            }
-            while f.waiting.front().is_some_and(|(_, tx)| tx.is_closed()) {
-                f.waiting.pop_front();
-            }
-            if let Some((arrival, _)) = f.waiting.front() {
-                fronts[i] = Some((*arrival, f.last_grant, f.held));
-            }
-        }
-        if !under_limit {
-            return;
-        }
-        // First come, first served among equals; with both lanes waiting, the lane served
-        // last goes right behind the other one's first request, so the lanes alternate.
-        for (i, retry) in [false, true].into_iter().enumerate() {
-            let Some((arrival, last_grant, lane_held)) = fronts[i] else {
-                continue;
-            };
-            let (order, behind) = match fronts[1 - i] {
-                Some((other, other_grant, _)) if last_grant > other_grant => {
-                    (arrival.max(other), true)
+        let idle = w.held == 0
+            && w.lanes
+                .iter()
+                .all(|lane| lane.waiting.iter().all(|(_, tx)| tx.is_closed()));
+        if idle && let Some(w) = self.webhooks.remove(webhook) {
+            for (retry, lane) in [false, true].into_iter().zip(&w.lanes) {
+                if let Some(rank) = lane.rank {
+                    self.ready.remove(&(rank, w.flow(retry)));
                 }
-                _ => (arrival, false),
-            };
-            let flow = Flow {
-                webhook: webhook.clone(),
-                retry,
-            };
-            let place = (held, lane_held, order, behind, flow.clone());
-            self.ready.insert(place.clone());
-            if let Some(f) = self.flows.get_mut(&flow) {
-                f.place = Some(place);
             }
         }
     }
+}
 
-    /// Forgets a flow (and its webhook) that holds nothing and has nobody waiting.
-    fn forget_idle(&mut self, flow: &Flow) {
-        if let Some(f) = self.flows.get(flow)
-            && f.held == 0
-            && f.waiting.iter().all(|(_, tx)| tx.is_closed())
-        {
-            if let Some(place) = &f.place {
-                self.ready.remove(place);
-            }
-            self.flows.remove(flow);
+impl WebhookUse {
+    fn flow(&self, retry: bool) -> Flow {
+        Flow {
+            webhook: self.id.clone(),
+            retry,
         }
-        let other = Flow {
-            webhook: flow.webhook.clone(),
-            retry: !flow.retry,
-        };
-        if !self.flows.contains_key(flow)
-            && !self.flows.contains_key(&other)
-            && self
-                .webhooks
-                .get(&flow.webhook)
-                .is_some_and(|w| w.held == 0)
-        {
-            self.webhooks.remove(&flow.webhook);
+    }
+
+    /// One slot granted to a lane, the `granted`-th of the pool.
+    fn grant(&mut self, retry: bool, granted: u64) {
+        self.held += 1;
+        let lane = &mut self.lanes[usize::from(retry)];
+        lane.held += 1;
+        lane.last_grant = granted;
+    }
+
+    /// One slot of a lane given back.
+    fn unhold(&mut self, retry: bool) {
+        self.held -= 1;
+        self.lanes[usize::from(retry)].held -= 1;
+    }
+
+    /// Puts the lanes in line at their current ranks (their counts changed), or out of it
+    /// (nobody waiting, or the webhook at its limit). A lane whose rank did not change
+    /// keeps its entry: most calls (another request joining a waiting lane) touch nothing.
+    fn requeue(&mut self, ready: &mut BTreeSet<Place>) {
+        // Each lane's first waiting request (after dropping those that gave up) and when
+        // the lane was last served.
+        let mut fronts = [None, None];
+        for (front, lane) in fronts.iter_mut().zip(&mut self.lanes) {
+            while lane.waiting.front().is_some_and(|(_, tx)| tx.is_closed()) {
+                lane.waiting.pop_front();
+            }
+            *front = lane
+                .waiting
+                .front()
+                .map(|(arrival, _)| (*arrival, lane.last_grant, lane.held));
+        }
+        let under_limit = self.held < self.limit;
+        for (i, retry) in [false, true].into_iter().enumerate() {
+            // First come, first served among equals; with both lanes waiting, the lane
+            // served last goes right behind the other one's first request, so the lanes
+            // alternate.
+            let rank = fronts[i]
+                .filter(|_| under_limit)
+                .map(|(arrival, last_grant, lane_held)| match fronts[1 - i] {
+                    Some((other, other_grant, _)) if last_grant > other_grant => {
+                        (self.held, lane_held, arrival.max(other), true)
+                    }
+                    _ => (self.held, lane_held, arrival, false),
+                });
+            if self.lanes[i].rank == rank {
+                continue;
+            }
+            if let Some(old) = self.lanes[i].rank.take() {
+                ready.remove(&(old, self.flow(retry)));
+            }
+            if let Some(rank) = rank {
+                ready.insert((rank, self.flow(retry)));
+            }
+            self.lanes[i].rank = rank;
         }
     }
 }
