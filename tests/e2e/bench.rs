@@ -39,6 +39,35 @@ async fn bench_smoke_run_balances_every_ledger() {
         .map(|s| s["scenario"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(names, ["plain", "fanout", "flaky", "backlog", "isolation"]);
+    // A baseline round before the first scenario and after each, every one with its CPU.
+    let rounds = report["baseline_rounds"]
+        .as_array()
+        .expect("baseline_rounds");
+    assert_eq!(rounds.len(), scenarios.len() + 1, "{rounds:?}");
+    for r in rounds {
+        assert!(r["requests_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{r}");
+        assert!(r["cpu_us_per_request"].as_f64().unwrap_or(0.0) > 0.0, "{r}");
+        let share = r["other_cpu_share"].as_f64().expect("other_cpu_share");
+        assert!((0.0..=1.0).contains(&share), "{r}");
+    }
+    for s in scenarios.iter().filter(|s| s["scenario"] != "isolation") {
+        // Every process of the run spent CPU on the deliveries, the daemon among them.
+        assert!(
+            s["run_cpu_us_per_delivery"].as_f64().unwrap_or(0.0) > 0.0,
+            "{s}"
+        );
+        assert!(
+            s["cpu_ratio_to_baseline"].as_f64().unwrap_or(0.0) > 0.0,
+            "{s}"
+        );
+        assert!(s["baseline_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{s}");
+        let share = s["other_cpu_share"].as_f64().expect("other_cpu_share");
+        assert_eq!(
+            s["noisy"],
+            share > report["noise_threshold"].as_f64().unwrap(),
+            "{s}"
+        );
+    }
     for s in scenarios {
         let ledger = &s["ledger"];
         assert_eq!(

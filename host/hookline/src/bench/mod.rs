@@ -7,13 +7,22 @@
 //! `POST /v1/events/batch`; a separate phase measures single-event `POST /v1/events`.
 //!
 //! In the same run, a **baseline** is measured: the same receiver hit by a bare reqwest
-//! client with the same concurrency and body size. Engine figures are reported as ratios to
-//! it, because absolute numbers on shared machines mean little.
+//! client with the same concurrency and body size, one round before the first scenario and
+//! one after each, so every scenario is compared with the rounds on either side of it rather
+//! than with a machine state minutes earlier. Engine figures are reported as ratios to it,
+//! because absolute numbers on shared machines mean little. Two ratios: **wall-clock**
+//! (deliveries per second against requests per second) and **CPU-normalised** (deliveries
+//! per CPU-second of every process in the run, the daemon and this one, against requests per
+//! CPU-second of the bare client and receiver). A busy machine slows the baseline more than
+//! the daemon, so it inflates the wall-clock ratio; the CPU ratio does not move with load.
+//! The CPU other processes used meanwhile is read from `/proc/stat` and a measurement where
+//! it passes [`NOISY_SHARE`] of the machine is flagged as noisy.
 //!
 //! Every scenario checks a ledger: `published = delivered + failed + skipped + pending` (from
 //! the daemon's `/v1/stats`), and every published event must have reached the receiver as
 //! often as it has webhooks (except in `flaky`, where exhausted ones are counted as failed).
 
+mod cpu;
 mod receiver;
 
 use std::fmt::Write as _;
@@ -27,6 +36,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
+pub use cpu::NOISY_SHARE;
+use cpu::{Snapshot, Span};
 use receiver::{Ledger, now_us};
 
 /// A benchmark scenario.
@@ -193,8 +204,28 @@ pub struct ScenarioReport {
     pub single_ingest_per_sec: Option<f64>,
     /// Deliveries per second, first publish to last delivery (drain phase for backlog).
     pub deliveries_per_sec: f64,
-    /// Ratio of `deliveries_per_sec` to the baseline.
+    /// Ratio of `deliveries_per_sec` to the baseline (the mean of the rounds before and
+    /// after this scenario).
     pub ratio_to_baseline: f64,
+    /// The baseline this scenario is compared with: the mean of the rounds before and after
+    /// it, requests per second.
+    #[serde(default)]
+    pub baseline_per_sec: f64,
+    /// CPU-normalised ratio: deliveries per CPU-second of the daemon and the benchmark
+    /// process together, against the bare client's and receiver's requests per CPU-second
+    /// in the neighbouring rounds. Moves with what the daemon costs, not with machine load.
+    #[serde(default)]
+    pub cpu_ratio_to_baseline: f64,
+    /// CPU of every process taking part (daemon, publisher, receiver) per delivery, µs.
+    #[serde(default)]
+    pub run_cpu_us_per_delivery: f64,
+    /// Share of the machine's CPU that other processes used while this scenario was
+    /// measured, 0 to 1.
+    #[serde(default)]
+    pub other_cpu_share: f64,
+    /// `other_cpu_share` passed [`NOISY_SHARE`]: the wall-clock figures are unreliable.
+    #[serde(default)]
+    pub noisy: bool,
     /// Event-to-delivery latency percentiles, ms.
     pub latency_p50_ms: Option<f64>,
     /// p99.
@@ -226,11 +257,31 @@ pub struct ScenarioReport {
 /// mask the resource id.
 pub const REDACT_BENCH_CONFIG: &str = r#"{"remove": ["data.pad"], "mask": ["resource.id"]}"#;
 
+/// One round of the bare-client baseline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct BaselineRound {
+    /// Requests per second.
+    pub requests_per_sec: f64,
+    /// CPU of the client and the receiver per request, µs.
+    pub cpu_us_per_request: f64,
+    /// Share of the machine's CPU other processes used during the round, 0 to 1.
+    pub other_cpu_share: f64,
+    /// `other_cpu_share` passed [`NOISY_SHARE`].
+    pub noisy: bool,
+}
+
 /// A whole run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
-    /// Bare-client requests per second against the same receiver.
+    /// Bare-client requests per second against the same receiver: the median of the rounds.
     pub baseline_per_sec: f64,
+    /// Every baseline round in order: one before the first scenario, one after each.
+    #[serde(default)]
+    pub baseline_rounds: Vec<BaselineRound>,
+    /// The share of the machine other processes may use before a measurement is flagged
+    /// as noisy ([`NOISY_SHARE`]).
+    #[serde(default)]
+    pub noise_threshold: f64,
     /// Concurrency used.
     pub concurrency: usize,
     /// Body size, bytes.
@@ -247,45 +298,70 @@ impl BenchReport {
         self.scenarios.iter().all(|s| s.ledger.balanced)
     }
 
+    /// True when any scenario or baseline round was measured on a busy machine.
+    pub fn noisy(&self) -> bool {
+        self.scenarios.iter().any(|s| s.noisy) || self.baseline_rounds.iter().any(|r| r.noisy)
+    }
+
     /// A text table.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        let rounds: Vec<String> = self
+            .baseline_rounds
+            .iter()
+            .map(|r| format!("{:.0}", r.requests_per_sec))
+            .collect();
+        let cpu_per_request = mean(self.baseline_rounds.iter().map(|r| r.cpu_us_per_request));
         let _ = writeln!(
             out,
-            "baseline (bare reqwest client, concurrency {}, {} B bodies): {:.0} req/s",
-            self.concurrency, self.body_bytes, self.baseline_per_sec
+            "baseline (bare reqwest client, concurrency {}, {} B bodies): {:.0} req/s median of \
+             {} rounds ({}), {:.1} µs CPU per request",
+            self.concurrency,
+            self.body_bytes,
+            self.baseline_per_sec,
+            rounds.len(),
+            rounds.join(", "),
+            cpu_per_request
         );
         let _ = writeln!(
             out,
-            "{:<8} {:>8} {:>10} {:>10} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} ledger",
+            "{:<8} {:>8} {:>10} {:>10} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>6} \
+             ledger",
             "scenario",
             "events",
             "accept/s",
             "deliver/s",
             "ratio",
+            "cpu rat",
+            "µs/deliv",
             "p50 ms",
             "p99 ms",
             "p999 ms",
             "½rate p99",
             "RSS MB",
-            "cpu/1k s"
+            "cpu/1k s",
+            "other"
         );
         let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
         for s in &self.scenarios {
             let _ = writeln!(
                 out,
-                "{:<8} {:>8} {:>10.0} {:>10.0} {:>7.3} {:>8} {:>8} {:>8} {:>9} {:>8.1} {:>9.3} {}",
+                "{:<8} {:>8} {:>10.0} {:>10.0} {:>7.3} {:>7.3} {:>8.1} {:>8} {:>8} {:>8} {:>9} {:>8.1} \
+                 {:>9.3} {:>5.0}% {}",
                 s.scenario,
                 s.events,
                 s.accepted_per_sec,
                 s.deliveries_per_sec,
                 s.ratio_to_baseline,
+                s.cpu_ratio_to_baseline,
+                s.run_cpu_us_per_delivery,
                 ms(s.latency_p50_ms),
                 ms(s.latency_p99_ms),
                 ms(s.latency_p999_ms),
                 ms(s.half_rate_p99_ms),
                 s.peak_rss_mb,
                 s.cpu_seconds_per_1000,
+                s.other_cpu_share * 100.0,
                 if s.ledger.balanced {
                     format!(
                         "ok ({} delivered, {} failed, {} skipped, {} pending, {} dup)",
@@ -331,8 +407,42 @@ impl BenchReport {
                 );
             }
         }
+        if self.noisy() {
+            let mut busy: Vec<String> = self
+                .baseline_rounds
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.noisy)
+                .map(|(i, r)| {
+                    format!(
+                        "baseline round {} ({:.0}%)",
+                        i + 1,
+                        r.other_cpu_share * 100.0
+                    )
+                })
+                .collect();
+            busy.extend(
+                self.scenarios
+                    .iter()
+                    .filter(|s| s.noisy)
+                    .map(|s| format!("{} ({:.0}%)", s.scenario, s.other_cpu_share * 100.0)),
+            );
+            let _ = writeln!(
+                out,
+                "NOISY: other processes used more than {:.0}% of the machine's CPU during {}; \
+                 the wall-clock ratios are unreliable, compare the cpu ratios",
+                self.noise_threshold * 100.0,
+                busy.join(", ")
+            );
+        }
         out
     }
+}
+
+/// The mean of `values` (0 when there are none).
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(sum, n), v| (sum + v, n + 1));
+    if n == 0 { 0.0 } else { sum / n as f64 }
 }
 
 fn default_events(s: Scenario) -> usize {
@@ -348,9 +458,10 @@ fn default_events(s: Scenario) -> usize {
 /// Runs the benchmark.
 pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     let concurrency = opts.concurrency.max(1);
-    let baseline = baseline(opts).await?;
     let mut report = BenchReport {
-        baseline_per_sec: baseline,
+        baseline_per_sec: 0.0,
+        baseline_rounds: vec![baseline_round(opts).await?],
+        noise_threshold: NOISY_SHARE,
         concurrency,
         body_bytes: opts.body_bytes,
         store: Some(opts.store),
@@ -364,15 +475,44 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
             (_, None) => default_events(scenario),
         };
         let mut s = run_scenario(opts, scenario, events).await?;
+        let before = *report
+            .baseline_rounds
+            .last()
+            .unwrap_or(&BaselineRound::default());
+        let after = baseline_round(opts).await?;
+        report.baseline_rounds.push(after);
         // The healthy webhook's rate is the publisher's: no ratio to a baseline.
-        s.ratio_to_baseline = if baseline > 0.0 && scenario != Scenario::Isolation {
-            s.deliveries_per_sec / baseline
-        } else {
-            0.0
-        };
+        if scenario != Scenario::Isolation {
+            compare_with_baseline(&mut s, &before, &after);
+        }
         report.scenarios.push(s);
     }
+    let mut rounds: Vec<f64> = report
+        .baseline_rounds
+        .iter()
+        .map(|r| r.requests_per_sec)
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    report.baseline_per_sec = rounds.get(rounds.len() / 2).copied().unwrap_or(0.0);
     Ok(report)
+}
+
+/// Sets a scenario's ratios against the baseline rounds measured just before and after it.
+fn compare_with_baseline(s: &mut ScenarioReport, before: &BaselineRound, after: &BaselineRound) {
+    let rounds = [before, after];
+    let per_sec = mean(rounds.iter().map(|r| r.requests_per_sec));
+    let cpu_per_request = mean(rounds.iter().map(|r| r.cpu_us_per_request));
+    s.baseline_per_sec = per_sec;
+    s.ratio_to_baseline = if per_sec > 0.0 {
+        s.deliveries_per_sec / per_sec
+    } else {
+        0.0
+    };
+    s.cpu_ratio_to_baseline = if s.run_cpu_us_per_delivery > 0.0 {
+        cpu_per_request / s.run_cpu_us_per_delivery
+    } else {
+        0.0
+    };
 }
 
 fn client(concurrency: usize) -> Result<reqwest::Client, BenchError> {
@@ -397,22 +537,8 @@ fn typed_event_json(out: &mut String, event_type: &str, seq: usize, pad: &str) {
     );
 }
 
-/// The same receiver hit by a bare reqwest client: requests per second.
-/// Baseline rounds; the median is reported (one short round swung by a third on a shared
-/// machine).
-const BASELINE_ROUNDS: usize = 3;
-
-/// The bare-client baseline: the median of [`BASELINE_ROUNDS`] rounds, requests per second.
-async fn baseline(opts: &BenchOptions) -> Result<f64, BenchError> {
-    let mut rounds = Vec::with_capacity(BASELINE_ROUNDS);
-    for _ in 0..BASELINE_ROUNDS {
-        rounds.push(baseline_round(opts).await?);
-    }
-    rounds.sort_by(f64::total_cmp);
-    Ok(rounds[rounds.len() / 2])
-}
-
-async fn baseline_round(opts: &BenchOptions) -> Result<f64, BenchError> {
+/// One round of the baseline: the same receiver hit by a bare reqwest client.
+async fn baseline_round(opts: &BenchOptions) -> Result<BaselineRound, BenchError> {
     let n = opts.events.unwrap_or(50_000).clamp(100, 50_000);
     let ledger = Arc::new(Ledger::new(n));
     let stop = CancellationToken::new();
@@ -423,7 +549,7 @@ async fn baseline_round(opts: &BenchOptions) -> Result<f64, BenchError> {
     let client = client(opts.concurrency)?;
     let pad = "x".repeat(opts.body_bytes.saturating_sub(200));
     let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
+    let started = Snapshot::take(None);
     let mut tasks = Vec::new();
     for _ in 0..opts.concurrency.max(1) {
         let (client, url, next, pad) = (client.clone(), url.clone(), next.clone(), pad.clone());
@@ -457,9 +583,14 @@ async fn baseline_round(opts: &BenchOptions) -> Result<f64, BenchError> {
             .map_err(|e| BenchError::Io(e.to_string()))?
             .map_err(|e| BenchError::Io(e.to_string()))?;
     }
-    let secs = started.elapsed().as_secs_f64();
+    let span = Snapshot::take(None).since(&started);
     stop.cancel();
-    Ok(n as f64 / secs)
+    Ok(BaselineRound {
+        requests_per_sec: n as f64 / span.elapsed,
+        cpu_us_per_request: span.ours() / n as f64 * 1e6,
+        other_cpu_share: span.other_share(),
+        noisy: span.noisy(),
+    })
 }
 
 /// A benchmark daemon: a child `hookline serve`.
@@ -601,38 +732,22 @@ level = "warn"
         serde_json::from_str(&text).map_err(|e| BenchError::Daemon(format!("{path}: {e}")))
     }
 
-    /// `(utime + stime) seconds, peak RSS MB` of the daemon process.
-    fn usage(&self) -> (f64, f64) {
-        proc_usage(self.pid)
+    /// The counters now, the daemon's included.
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::take(Some(self.pid))
     }
-}
 
-/// CPU seconds and peak RSS (MB) of a process, from `/proc` (zeros elsewhere).
-fn proc_usage(pid: u32) -> (f64, f64) {
-    let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let after = s.rsplit_once(')')?.1;
-            let fields: Vec<&str> = after.split_whitespace().collect();
-            let utime: f64 = fields.get(11)?.parse().ok()?;
-            let stime: f64 = fields.get(12)?.parse().ok()?;
-            Some((utime + stime) / clock_ticks())
-        })
-        .unwrap_or(0.0);
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-            let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kb / 1024.0)
-        })
-        .unwrap_or(0.0);
-    (cpu, rss)
-}
-
-fn clock_ticks() -> f64 {
-    // USER_HZ is 100 on every Linux architecture we run on.
-    100.0
+    /// The daemon's peak resident memory, MB, from `/proc` (0 elsewhere).
+    fn peak_rss_mb(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+                let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                Some(kb / 1024.0)
+            })
+            .unwrap_or(0.0)
+    }
 }
 
 /// Writes a batch body `{"events":[…]}` for `seqs` into `body`.
@@ -917,11 +1032,9 @@ async fn run_scenario(
         Scenario::Fanout => 1,
         _ => opts.batch.max(1),
     };
-    let (cpu0, _) = child.usage();
-    let started = Instant::now();
+    let cpu0 = child.snapshot();
     let accepted_per_sec = publish(&child, 0..events, opts.concurrency, Some(batch), &pad).await?;
-    let drain_started = Instant::now();
-    let (cpu_drain0, _) = child.usage();
+    let cpu_drain0 = child.snapshot();
     if scenario == Scenario::Backlog {
         child
             .call(reqwest::Method::POST, "/v1/webhooks/bench-0/resume", None)
@@ -937,14 +1050,14 @@ async fn run_scenario(
         &child,
     )
     .await?;
-    let (cpu1, _) = child.usage();
+    let cpu1 = child.snapshot();
     let deliveries = (events * webhooks) as f64;
-    let (elapsed, cpu) = if scenario == Scenario::Backlog {
-        (drain_started.elapsed(), cpu1 - cpu_drain0)
-    } else {
-        (started.elapsed(), cpu1 - cpu0)
+    // The backlog's figures are its drain's: the events were published while it was paused.
+    let span: Span = match scenario {
+        Scenario::Backlog => cpu1.since(&cpu_drain0),
+        _ => cpu1.since(&cpu0),
     };
-    let deliveries_per_sec = deliveries / elapsed.as_secs_f64();
+    let deliveries_per_sec = deliveries / span.elapsed;
     let p50 = ledger.latency_quantile_ms(0.5);
     let p99 = ledger.latency_quantile_ms(0.99);
     let p999 = ledger.latency_quantile_ms(0.999);
@@ -980,7 +1093,7 @@ async fn run_scenario(
         }
         None => None,
     };
-    let (_, peak_rss_mb) = child.usage();
+    let peak_rss_mb = child.peak_rss_mb();
     stop.cancel();
     Ok(ScenarioReport {
         scenario: scenario.name().to_owned(),
@@ -989,7 +1102,9 @@ async fn run_scenario(
         accepted_per_sec,
         single_ingest_per_sec,
         deliveries_per_sec,
-        ratio_to_baseline: 0.0,
+        run_cpu_us_per_delivery: span.ours() / deliveries * 1e6,
+        other_cpu_share: span.other_share(),
+        noisy: span.noisy(),
         latency_p50_ms: p50,
         latency_p99_ms: p99,
         latency_p999_ms: p999,
@@ -998,9 +1113,10 @@ async fn run_scenario(
         half_rate_ingest_p50_ms,
         half_rate_ingest_p99_ms,
         peak_rss_mb,
-        cpu_seconds_per_1000: cpu / deliveries * 1000.0,
+        cpu_seconds_per_1000: span.daemon / deliveries * 1000.0,
         ledger: ledger_report,
         plugin: plugin_figures,
+        ..ScenarioReport::default()
     })
 }
 
@@ -1080,7 +1196,7 @@ async fn run_isolation(opts: &BenchOptions, events: usize) -> Result<ScenarioRep
         post_typed(&child, "slow.event", first..last, &pad).await?;
     }
 
-    let (cpu0, _) = child.usage();
+    let cpu0 = child.snapshot();
     let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / f64::from(iso.ok_rate_per_second.max(1)));
     let mut tick = tokio::time::interval(interval);
@@ -1091,23 +1207,25 @@ async fn run_isolation(opts: &BenchOptions, events: usize) -> Result<ScenarioRep
     }
     let accepted_per_sec = events as f64 / started.elapsed().as_secs_f64();
     wait_delivered(&ledger, Scenario::Isolation, events, 1, false, &child).await?;
-    let elapsed = started.elapsed();
-    let (cpu1, _) = child.usage();
+    let span = child.snapshot().since(&cpu0);
     let published = (events + iso.hang_events + iso.slow_events) as u64;
     let ledger_report = ledger_report(&child, &ledger, published, 1).await?;
-    let (_, peak_rss_mb) = child.usage();
+    let peak_rss_mb = child.peak_rss_mb();
     stop.cancel();
     Ok(ScenarioReport {
         scenario: Scenario::Isolation.name().to_owned(),
         events: events as u64,
         webhooks: 3,
         accepted_per_sec,
-        deliveries_per_sec: events as f64 / elapsed.as_secs_f64(),
+        deliveries_per_sec: events as f64 / span.elapsed,
         latency_p50_ms: ledger.latency_quantile_ms(0.5),
         latency_p99_ms: ledger.latency_quantile_ms(0.99),
         latency_p999_ms: ledger.latency_quantile_ms(0.999),
         peak_rss_mb,
-        cpu_seconds_per_1000: (cpu1 - cpu0) / events as f64 * 1000.0,
+        cpu_seconds_per_1000: span.daemon / events as f64 * 1000.0,
+        run_cpu_us_per_delivery: span.ours() / events as f64 * 1e6,
+        other_cpu_share: span.other_share(),
+        noisy: span.noisy(),
         ledger: ledger_report,
         ..ScenarioReport::default()
     })
