@@ -6,9 +6,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 
-use super::ApiState;
 use super::error::ApiError;
 use super::extract::Id;
+use super::{ApiState, ErrorBody};
 use hookline_core::model::{
     DeliveryDetail, DeliveryFilter, DeliveryStatus, DeliverySummary, Millis, Page,
 };
@@ -18,6 +18,25 @@ const MAX_LIMIT: u32 = 1000;
 
 const PARAMETERS: &str = "webhook, status, event_type, event_id, since, until, cursor, limit";
 
+#[utoipa::path(
+    get, path = "/v1/deliveries", tag = "deliveries",
+    summary = "List deliveries",
+    description = "Newest first, a page at a time; every filter is optional and unknown parameters are refused.",
+    params(
+        ("webhook" = Option<String>, Query, description = "Only this webhook's."),
+        ("status" = Option<String>, Query, description = "Comma-separated statuses (`failed,exhausted`); may repeat."),
+        ("event_type" = Option<String>, Query, description = "Only events of this type."),
+        ("event_id" = Option<String>, Query, description = "Only this event's deliveries."),
+        ("since" = Option<i64>, Query, description = "Created at or after, Unix milliseconds."),
+        ("until" = Option<i64>, Query, description = "Created before, Unix milliseconds."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)."),
+    ),
+    responses(
+        (status = 200, description = "A page of deliveries.", body = Page<DeliverySummary>),
+        (status = 400, description = "An unknown parameter or an invalid value (`field` names it).", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn list(
     State(st): State<ApiState>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -27,6 +46,16 @@ pub(crate) async fn list(
     Ok(Json(st.engine.list_deliveries(filter).await?))
 }
 
+#[utoipa::path(
+    get, path = "/v1/deliveries/{id}", tag = "deliveries",
+    summary = "Show a delivery",
+    description = "With every attempt: status, response code, duration and the start of the answer.",
+    params(("id" = String, Path, description = "The delivery's id.")),
+    responses(
+        (status = 200, description = "The delivery and its attempts.", body = DeliveryDetail),
+        (status = 404, description = "No delivery has this id.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn show(
     State(st): State<ApiState>,
     Id(id): Id,
@@ -34,6 +63,17 @@ pub(crate) async fn show(
     Ok(Json(st.engine.get_delivery(&id).await?))
 }
 
+#[utoipa::path(
+    post, path = "/v1/deliveries/{id}/retry", tag = "deliveries",
+    summary = "Retry a finished delivery",
+    description = "A failed, exhausted or canceled delivery is pending again, attempted at once.",
+    params(("id" = String, Path, description = "The delivery's id.")),
+    responses(
+        (status = 200, description = "Pending again.", body = DeliverySummary),
+        (status = 404, description = "No delivery has this id.", body = ErrorBody),
+        (status = 409, description = "The delivery is not failed, exhausted or canceled.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn retry(
     State(st): State<ApiState>,
     Id(id): Id,
@@ -41,6 +81,16 @@ pub(crate) async fn retry(
     Ok(Json(st.engine.retry_delivery(&id).await?))
 }
 
+#[utoipa::path(
+    post, path = "/v1/deliveries/{id}/replay", tag = "deliveries",
+    summary = "Replay a delivery",
+    description = "A new delivery of the same event to the same webhook, whatever the first one's status.",
+    params(("id" = String, Path, description = "The delivery's id.")),
+    responses(
+        (status = 201, description = "The new delivery.", body = DeliverySummary),
+        (status = 404, description = "No delivery has this id, or its webhook is gone.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn replay(
     State(st): State<ApiState>,
     Id(id): Id,

@@ -7,12 +7,26 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::extract::ApiJson;
-use super::{ApiState, BatchAccepted, EventAccepted, EventBatch};
+use super::{ApiState, BatchAccepted, ErrorBody, EventAccepted, EventBatch};
 use hookline_engine::EventInput;
 
 const REPLAYED: &str = "idempotent-replayed";
 
 /// One event. Answers only once the event and its deliveries are durable.
+#[utoipa::path(
+    post, path = "/v1/events", tag = "events",
+    summary = "Publish one event",
+    description = "Matches the event against every webhook's patterns and stores it with one delivery per match; answers 202 only once both are durable. A repeated `idempotency_key` answers with the first event's id and the `idempotent-replayed: true` header.",
+    request_body = EventInput,
+    responses(
+        (status = 202, description = "Stored, with its deliveries.", body = EventAccepted,
+            headers(("idempotent-replayed" = String, description = "`true` when the idempotency key was seen before: nothing new was stored."))),
+        (status = 400, description = "Malformed JSON, an unknown field, or an invalid event (`field` names it).", body = ErrorBody),
+        (status = 413, description = "The body or the event's payload is over the limit.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 507, description = "The store is full.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn ingest_one(
     State(st): State<ApiState>,
     ApiJson(input): ApiJson<EventInput>,
@@ -43,6 +57,20 @@ pub(crate) async fn ingest_one(
 /// Many events, all or nothing: an invalid one fails the batch, naming its index. The body
 /// is parsed straight into the engine's inputs (no intermediate `Value`); each event's
 /// `data` is kept as raw JSON.
+#[utoipa::path(
+    post, path = "/v1/events/batch", tag = "events",
+    summary = "Publish a batch of events",
+    description = "All or nothing: an invalid event fails the whole batch, naming its index (`events[3].type`). Answers 202 once every event and delivery is durable, with one result per event in order.",
+    request_body = EventBatch,
+    responses(
+        (status = 202, description = "Every event stored.", body = BatchAccepted,
+            headers(("idempotent-replayed" = String, description = "`true` when every event's idempotency key was seen before."))),
+        (status = 400, description = "Malformed JSON, an empty batch, more events than the batch limit, or an invalid event (`field` names it).", body = ErrorBody),
+        (status = 413, description = "The body or an event's payload is over the limit.", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = ErrorBody),
+        (status = 507, description = "The store is full.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn ingest_batch(
     State(st): State<ApiState>,
     ApiJson(batch): ApiJson<EventBatch>,

@@ -2,7 +2,8 @@
 //! stream, Prometheus metrics and health probes.
 //!
 //! [`router`] builds the whole API over a running [`Engine`]; the daemon serves it with
-//! `axum::serve`. Every route but `/healthz` needs `Authorization: Bearer <token>`
+//! `axum::serve`. Every route but `/healthz` and `/v1/openapi.json` needs
+//! `Authorization: Bearer <token>`
 //! ([`ApiAuth`]).
 //!
 //! Errors are always JSON, `{"error": {"code", "message", "field"?}}` ([`ErrorBody`]), with
@@ -30,6 +31,7 @@
 //! | `GET /v1/stream` | server-sent events: `snapshot`, `delivery`, `webhook`, `stats` |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /healthz`, `/readyz` | liveness (no token), readiness |
+//! | `GET /v1/openapi.json` | this API's OpenAPI 3.1 document ([`ApiDoc`], no token) |
 //!
 //! Webhook changes are compare-and-set. Every webhook has a `version` (1 at creation, one
 //! more with each change), shown in its JSON and as a strong `ETag` (`"7"`) on every answer
@@ -71,6 +73,7 @@ mod deliveries;
 mod error;
 mod events;
 mod extract;
+mod openapi;
 mod stream;
 mod webhooks;
 
@@ -92,6 +95,7 @@ pub use hookline_contract::api::{
 };
 pub use hookline_contract::stream::StreamSnapshot;
 pub use hookline_contract::webhook::{RotateSecretRequest, WebhookList};
+pub use openapi::{ApiDoc, openapi_json};
 
 use error::ApiError;
 
@@ -121,7 +125,7 @@ struct ApiState {
     limits: ApiLimits,
 }
 
-/// The admin API over `engine`. Every route but `/healthz` checks `auth`.
+/// The admin API over `engine`. Every route but `/healthz` and `/v1/openapi.json` checks `auth`.
 pub fn router(engine: Engine, auth: ApiAuth, limits: ApiLimits) -> Router {
     let state = ApiState { engine, limits };
     let protected = Router::new()
@@ -151,6 +155,7 @@ pub fn router(engine: Engine, auth: ApiAuth, limits: ApiLimits) -> Router {
         .route_layer(middleware::from_fn_with_state(auth, auth::require_bearer));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/v1/openapi.json", get(openapi::serve))
         .merge(protected)
         .fallback(not_found)
         // After every route: it replaces the default 405 of the routes present.
@@ -158,10 +163,22 @@ pub fn router(engine: Engine, auth: ApiAuth, limits: ApiLimits) -> Router {
         .with_state(state)
 }
 
+#[utoipa::path(
+    get, path = "/v1/stats", tag = "observability",
+    summary = "Engine and store figures",
+    description = "Counts by status from the store, live figures from the engine (in flight, queued, rates, latency) and each plugin's figures.",
+    responses((status = 200, description = "The figures.", body = Stats)),
+)]
 async fn stats(State(st): State<ApiState>) -> Result<Json<Stats>, ApiError> {
     Ok(Json(st.engine.stats().await?))
 }
 
+#[utoipa::path(
+    get, path = "/metrics", tag = "observability",
+    summary = "Prometheus metrics",
+    description = "The same figures as `/v1/stats`, as `hookline_*` metrics in Prometheus' text format.",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+)]
 async fn metrics(State(st): State<ApiState>) -> Result<Response, ApiError> {
     let text = st.engine.prometheus().await?;
     Ok((
@@ -171,12 +188,28 @@ async fn metrics(State(st): State<ApiState>) -> Result<Response, ApiError> {
         .into_response())
 }
 
+#[utoipa::path(
+    get, path = "/healthz", tag = "health",
+    summary = "Liveness",
+    description = "Answers while the process serves HTTP; needs no token.",
+    security(()),
+    responses((status = 200, description = "`{\"status\": \"ok\"}`.", body = HealthStatus)),
+)]
 async fn healthz() -> Json<HealthStatus> {
     Json(HealthStatus {
         status: "ok".to_owned(),
     })
 }
 
+#[utoipa::path(
+    get, path = "/readyz", tag = "health",
+    summary = "Readiness",
+    description = "Ready when the engine accepts events and its store answers.",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`.", body = HealthStatus),
+        (status = 503, description = "Shutting down, or the store does not answer.", body = ErrorBody),
+    ),
+)]
 async fn readyz(State(st): State<ApiState>) -> Result<Json<HealthStatus>, ApiError> {
     if !st.engine.is_accepting() {
         return Err(ApiError::from(hookline_engine::EngineError::ShuttingDown));

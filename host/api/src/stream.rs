@@ -43,6 +43,12 @@ const COALESCE_BYTES: usize = 64 * 1024;
 /// Writes buffered between the feed task and the connection.
 const BUFFERED_WRITES: usize = 16;
 
+#[utoipa::path(
+    get, path = "/v1/stream", tag = "observability",
+    summary = "Follow the engine live",
+    description = "Server-sent events: first a `snapshot` (stats and every webhook), then `delivery` and `webhook` changes as they happen and `stats` every second; comments keep the connection alive. The console reads this.",
+    responses((status = 200, description = "An event stream that stays open.", content_type = "text/event-stream", body = String)),
+)]
 pub(crate) async fn stream(State(st): State<ApiState>) -> Result<Response, ApiError> {
     // Subscribe first: a change made while the snapshot is read is in the feed.
     let changes = st.engine.subscribe();

@@ -1439,3 +1439,44 @@ async fn a_patch_racing_a_delete_never_brings_the_webhook_back() {
     second.stop().await;
     h.stop().await;
 }
+
+/// `GET /v1/openapi.json` serves the generated document without a token, and every
+/// operation it documents is a route the router serves (with `{id}` some unknown id: a 404
+/// of the handler, never the router's `no route` or 405).
+#[tokio::test]
+async fn the_openapi_document_is_served_and_every_operation_in_it_is_routed() {
+    let h = Harness::start().await;
+    let response = h.http.get(h.url("/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    let served = response.text().await.unwrap();
+    assert_eq!(served, super::openapi_json());
+
+    let doc: Value = serde_json::from_str(&served).unwrap();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path.replace("{id}", "nope");
+        for method in item.as_object().unwrap().keys() {
+            operations += 1;
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let mut request = h
+                .http
+                .request(method.clone(), h.url(&concrete))
+                .bearer_auth(TOKEN);
+            if matches!(method, reqwest::Method::POST | reqwest::Method::PATCH) {
+                request = request.json(&json!({}));
+            }
+            // Headers only: `/v1/stream` never ends.
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            if status == StatusCode::NOT_FOUND {
+                let body: Value = response.json().await.unwrap();
+                let message = body["error"]["message"].as_str().unwrap_or_default();
+                assert!(!message.starts_with("no route"), "{method} {path}: {body}");
+            }
+        }
+    }
+    assert!(operations >= 20, "{operations} operations documented");
+    h.stop().await;
+}

@@ -12,6 +12,7 @@ use crate::event::ResourceInfo;
 
 /// One event to ingest: `{"type", "id"?, "resource", "data"?}`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EventInput {
     /// Event type, e.g. `task.completed`.
@@ -24,11 +25,13 @@ pub struct EventInput {
     pub resource: ResourceInfo,
     /// Event data, any JSON; embedded in the payload without re-encoding.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub data: Option<Box<RawValue>>,
 }
 
 /// The result of ingesting one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestResult {
     /// The event's id (the first event's, for a repeated idempotency key).
     pub event_id: String,
@@ -42,6 +45,7 @@ pub struct IngestResult {
 /// `POST /v1/events` answer: the event's id and how many deliveries it created. A repeated
 /// idempotency key answers the first event's result, with `Idempotent-Replayed: true`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventAccepted {
     /// The event's id.
     pub event_id: String,
@@ -51,6 +55,7 @@ pub struct EventAccepted {
 
 /// `POST /v1/events/batch` body.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EventBatch {
     /// The events, 1 to the daemon's batch limit (1000 by default).
@@ -59,6 +64,7 @@ pub struct EventBatch {
 
 /// `POST /v1/events/batch` answer: one result per event, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchAccepted {
     /// Results; `duplicate: true` marks a repeated idempotency key.
     pub results: Vec<IngestResult>,
@@ -66,6 +72,7 @@ pub struct BatchAccepted {
 
 /// `GET /healthz` and `GET /readyz` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthStatus {
     /// `ok` or `ready`.
     pub status: String,
@@ -73,6 +80,7 @@ pub struct HealthStatus {
 
 /// The body of every error answer: `{"error": {"code", "message", "field"?}}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct ErrorBody {
     /// The error.
@@ -81,6 +89,7 @@ pub struct ErrorBody {
 
 /// One error: a stable code, a message for people, and the input it is about.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct ErrorDetail {
     /// Stable, machine-readable code (`invalid_input`, `not_found`, `unauthorized`, …).
@@ -94,6 +103,7 @@ pub struct ErrorDetail {
 
 /// Counts by status, for `/v1/stats` and the console.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct StoreStats {
     /// Events stored.
@@ -103,11 +113,13 @@ pub struct StoreStats {
     /// Pending deliveries whose next attempt is in the future (waiting for a retry).
     pub retry_waiting: u64,
     /// Creation time of the oldest pending delivery.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub oldest_pending_at: Option<Millis>,
 }
 
 /// Live figures of the daemon process (since it started).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct LiveStats {
     /// Seconds since the engine started.
@@ -142,9 +154,11 @@ pub struct LiveStats {
 
 /// `/v1/stats`: stored counts, live figures and webhook states.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Stats {
     /// Server time (Unix ms) the figures were taken at.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub now: Millis,
     /// Counts from the store.
     pub store: StoreStats,
@@ -161,6 +175,7 @@ pub struct Stats {
 /// Times are of fresh-instance calls, instantiation included; quantiles are bucket bounds
 /// (within 19 % above the true value).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct PluginFigures {
     /// The plugin file, as webhooks name it (`builtin:…` for a built-in plugin).
@@ -205,6 +220,7 @@ impl PluginFigures {
 
 /// A plugin's failed calls by kind (the `plugin_*` error kinds).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct PluginErrorCounts {
     /// Trapped (`plugin_trap`).
@@ -245,6 +261,7 @@ impl Stats {
 
 /// The final result of one delivery, for embedders' callbacks (`Engine::dispatch`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryResult {
     /// Delivery id.
     pub delivery_id: String,

@@ -18,6 +18,7 @@ pub type Millis = i64;
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum DeliveryStatus {
@@ -130,6 +131,7 @@ impl FromStr for DeliveryStatus {
 /// [`ErrorKind::Unknown`] is what a reader makes of a kind added by a newer daemon; the
 /// daemon itself never writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -254,6 +256,7 @@ impl fmt::Display for ErrorKind {
 
 /// A delivery as listed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct DeliverySummary {
     /// Delivery id.
@@ -275,20 +278,25 @@ pub struct DeliverySummary {
     /// Last error message.
     pub last_error: Option<String>,
     /// Next attempt (pending only).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub next_attempt_at: Option<Millis>,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub created_at: Millis,
     /// Last change.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub updated_at: Millis,
 }
 
 /// One attempt as shown by the API.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct AttemptView {
     /// 1-based attempt number.
     pub attempt: u32,
     /// Start time.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub started_at: Millis,
     /// Duration.
     pub duration_ms: u64,
@@ -310,6 +318,7 @@ pub struct AttemptView {
 
 /// `GET /v1/deliveries/{id}`: a delivery with its event payload and every attempt.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct DeliveryDetail {
     /// The summary fields.
@@ -323,11 +332,13 @@ pub struct DeliveryDetail {
 
 /// A page of results and the cursor for the next one (`None` at the end).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The items.
+    #[serde(default)]
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page.
+    #[serde(default)]
     pub next_cursor: Option<String>,
 }
 

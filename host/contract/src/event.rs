@@ -123,6 +123,7 @@ pub const RESOURCE_PERMISSION_REQUEST: &str = "permission_request";
 /// for maps; an absent or `null` map reads as empty. Keys are written in byte order, as Go
 /// sorts map keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResourceInfo {
     /// The resource's id.
@@ -199,6 +200,7 @@ fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Str
 
 /// Data of `session.*` events (the origin's `SessionEventData`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionEventData {
     /// The session's workspace.
     pub workspace_id: String,
@@ -218,6 +220,7 @@ pub struct SessionEventData {
 ///
 /// Go's `int` is 64-bit, so every integer here is an `i64`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskEventData {
     /// The task's session.
     pub session_id: String,
@@ -264,6 +267,7 @@ impl TaskEventData {
 
 /// Data of `runner.*` events (the origin's `RunnerEventData`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunnerEventData {
     /// The runner's name.
     pub name: String,
@@ -285,6 +289,7 @@ pub struct RunnerEventData {
 
 /// Data of `permission.*` events (the origin's `PermissionEventData`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PermissionEventData {
     /// The session asking.
     pub session_id: String,

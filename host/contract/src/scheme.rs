@@ -28,6 +28,7 @@ pub const STANDARD_SIGNATURE_HEADER: &str = "webhook-signature";
 
 /// A webhook's signature scheme. Serialized as `marionette` / `standard`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     /// The origin's scheme, compatible with its receivers (the default).
@@ -129,6 +130,7 @@ impl FromStr for Scheme {
 /// Requests name a [`Scheme`], which is strict (an unknown name is refused); readers get a
 /// `SchemeName`, so a console older than its daemon still reads every webhook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum SchemeName {

@@ -20,6 +20,7 @@ pub const STATS: &str = "stats";
 
 /// A change the engine announces (the `/v1/stream` feed and embedders' subscriptions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EngineEvent {
     /// A delivery changed status.
@@ -48,6 +49,7 @@ impl EngineEvent {
 
 /// One delivery status change: the `delivery` event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct DeliveryChange {
     /// Delivery id.
@@ -73,13 +75,16 @@ pub struct DeliveryChange {
     /// Last attempt's latency.
     pub latency_ms: Option<u64>,
     /// Next attempt, when pending.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub next_attempt_at: Option<Millis>,
     /// When the change happened (server time).
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub at: Millis,
 }
 
 /// The `webhook` event as a reader decodes it: the fields of [`EngineEvent::Webhook`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct WebhookChange {
     /// Webhook id.
@@ -93,6 +98,7 @@ pub struct WebhookChange {
 /// The `snapshot` event: everything a fresh console needs, sent first and again whenever the
 /// subscriber fell behind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct StreamSnapshot {
     /// Current figures.

@@ -16,6 +16,7 @@ use crate::scheme::{Scheme, SchemeName};
 /// is only the name. [`WebhookStateName::Unknown`] is what a reader makes of a state added
 /// by a newer daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum WebhookStateName {
@@ -75,6 +76,7 @@ impl fmt::Display for WebhookStateName {
 
 /// Where a webhook was declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookSource {
     /// Created through the API or CLI.
@@ -86,6 +88,7 @@ pub enum WebhookSource {
 
 /// A webhook to create (API body, config `[[webhooks]]`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSpec {
     /// Id; generated (`wh_…`) when absent.
@@ -135,6 +138,7 @@ pub struct WebhookSpec {
 
 /// A partial update of a webhook: absent fields keep their value.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
     /// New URL.
@@ -177,6 +181,7 @@ pub struct WebhookPatch {
 
 /// `POST /v1/webhooks/{id}/rotate-secret` body (optional: without it a secret is generated).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecretRequest {
     /// The new secret, checked against the webhook's scheme.
@@ -186,6 +191,7 @@ pub struct RotateSecretRequest {
 
 /// Circuit breaker state of a webhook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum BreakerState {
@@ -239,6 +245,7 @@ impl fmt::Display for BreakerState {
 
 /// Live health of a webhook (in memory, since the daemon started).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct WebhookHealth {
     /// Circuit breaker.
@@ -246,6 +253,7 @@ pub struct WebhookHealth {
     /// Consecutive failed attempts.
     pub consecutive_failures: u32,
     /// Failing continuously since (Unix ms), if failing.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub failing_since: Option<Millis>,
     /// Requests in flight now.
     pub in_flight: u32,
@@ -263,6 +271,7 @@ pub struct WebhookHealth {
 
 /// A webhook as the API shows it (never its secret, only the prefix).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct WebhookView {
     /// Id.
@@ -276,6 +285,7 @@ pub struct WebhookView {
     /// Identifies the current secret.
     pub secret_prefix: String,
     /// Whether an old secret still signs (rotation grace window) and until when.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub previous_secret_expires_at: Option<Millis>,
     /// Extra request headers.
     pub headers: BTreeMap<String, String>,
@@ -300,12 +310,15 @@ pub struct WebhookView {
     /// Why it is disabled.
     pub disabled_reason: Option<String>,
     /// When it was disabled.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub disabled_at: Option<Millis>,
     /// Config file or API.
     pub source: WebhookSource,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub created_at: Millis,
     /// Last change.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub updated_at: Millis,
     /// Live health.
     pub health: WebhookHealth,
@@ -316,6 +329,7 @@ pub struct WebhookView {
 
 /// A created webhook or a rotated secret: the only time the secret is shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookWithSecret {
     /// The webhook.
     pub webhook: WebhookView,
@@ -328,6 +342,7 @@ pub struct WebhookWithSecret {
 
 /// `GET /v1/webhooks` answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct WebhookList {
     /// Every webhook, by id.

@@ -1,0 +1,255 @@
+//! The API's OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` attributes
+//! and the contract's types, served at `GET /v1/openapi.json` (no token needed: it holds no
+//! secret) and checked into the repository as `host/api/openapi.json`. A test fails when the
+//! two differ; `HOOKLINE_BLESS=1 cargo test -p hookline-api openapi` rewrites the file.
+//!
+//! Conventions every operation shares are added in one place ([`Conventions`]): the bearer
+//! security scheme, and the answers any route can give (`401` without a valid token, `500`
+//! and `503`), so no handler can forget them.
+
+use std::sync::OnceLock;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use super::ErrorBody;
+
+/// Routes that need no token.
+const PUBLIC: [&str; 2] = ["/healthz", "/v1/openapi.json"];
+
+/// The document: every route, its parameters, bodies and answers.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Hookline",
+        description = "The admin and ingest API of a Hookline daemon: publish events, manage \
+                       webhooks, inspect and retry deliveries, follow the engine live.\n\n\
+                       Every error answer is `{\"error\": {\"code\", \"message\", \"field\"?}}` \
+                       (`ErrorBody`) with a stable `code`: `invalid_input`, `malformed_json`, \
+                       `unsupported_media_type`, `payload_too_large`, `ssrf_blocked`, \
+                       `unauthorized`, `not_found`, `method_not_allowed`, `conflict`, \
+                       `invalid_state`, `edit_conflict`, `precondition_failed`, \
+                       `shutting_down`, `storage_full`, `store_error`, `secret_error`, \
+                       `internal_error`.\n\n\
+                       Webhook changes are compare-and-set: every answer carrying one webhook \
+                       has `ETag: \"<version>\"`, and `If-Match` makes a change apply only to \
+                       that version (else 412).",
+    ),
+    paths(
+        super::events::ingest_one,
+        super::events::ingest_batch,
+        super::webhooks::list,
+        super::webhooks::create,
+        super::webhooks::show,
+        super::webhooks::update,
+        super::webhooks::delete,
+        super::webhooks::rotate_secret,
+        super::webhooks::pause,
+        super::webhooks::resume,
+        super::deliveries::list,
+        super::deliveries::show,
+        super::deliveries::retry,
+        super::deliveries::replay,
+        super::stats,
+        super::stream::stream,
+        super::metrics,
+        super::healthz,
+        super::readyz,
+        serve,
+    ),
+    components(schemas(ErrorBody)),
+    security(("bearer" = [])),
+    modifiers(&Conventions),
+    tags(
+        (name = "events", description = "Publishing events: each is stored with one delivery per matching webhook before the answer."),
+        (name = "webhooks", description = "Webhook subscriptions: patterns, URL, signing, plugin, limits; changes are compare-and-set."),
+        (name = "deliveries", description = "Deliveries and their attempts: list, inspect, retry, replay."),
+        (name = "observability", description = "Figures, the live stream and Prometheus metrics."),
+        (name = "health", description = "Probes for orchestrators."),
+        (name = "meta", description = "This document."),
+    ),
+)]
+pub struct ApiDoc;
+
+/// What every operation shares.
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some(
+                            "`Authorization: Bearer <token>`: the token the daemon printed and \
+                             wrote to its data directory on first start, or `[server] token`.",
+                        ))
+                        .build(),
+                ),
+            );
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let public = PUBLIC.contains(&path.as_str());
+            for op in operations(item) {
+                if !public {
+                    add_error(op, "401", "No token, or not a valid one (`unauthorized`).");
+                }
+                add_error(
+                    op,
+                    "500",
+                    "The store or a secret failed (`store_error`, `secret_error`, \
+                     `internal_error`); the message says what.",
+                );
+                if !public {
+                    add_error(op, "503", "The daemon is shutting down (`shutting_down`).");
+                }
+            }
+        }
+    }
+}
+
+/// Every operation of a path.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+        &mut item.head,
+        &mut item.options,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// Adds an [`ErrorBody`] answer for `status` unless the operation documents its own.
+fn add_error(op: &mut Operation, status: &str, description: &str) {
+    op.responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+}
+
+/// The document as pretty JSON, built once.
+pub fn openapi_json() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut json = ApiDoc::openapi()
+            .to_pretty_json()
+            // Serialising a document of plain structs and maps cannot fail.
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        json.push('\n');
+        json
+    })
+}
+
+#[utoipa::path(
+    get, path = "/v1/openapi.json", tag = "meta",
+    summary = "This API's OpenAPI 3.1 document",
+    security(()),
+    responses((status = 200, description = "The document.", content_type = "application/json", body = Object)),
+)]
+pub(crate) async fn serve() -> Response {
+    ([(CONTENT_TYPE, "application/json")], openapi_json()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHECKED_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+
+    #[test]
+    fn the_checked_in_document_is_the_generated_one() {
+        let generated = openapi_json();
+        if std::env::var_os("HOOKLINE_BLESS").is_some() {
+            std::fs::write(CHECKED_IN, generated).unwrap();
+            return;
+        }
+        let checked_in = std::fs::read_to_string(CHECKED_IN).unwrap_or_default();
+        if let Some((i, (a, b))) = checked_in
+            .lines()
+            .zip(generated.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+        {
+            panic!(
+                "host/api/openapi.json differs from the generated document at line {}:\n  \
+                 checked in: {a}\n  generated:  {b}\n\
+                 run `HOOKLINE_BLESS=1 cargo test -p hookline-api openapi` and commit the file",
+                i + 1
+            );
+        }
+        assert_eq!(
+            checked_in.lines().count(),
+            generated.lines().count(),
+            "host/api/openapi.json is out of date: run `HOOKLINE_BLESS=1 cargo test -p \
+             hookline-api openapi` and commit the file"
+        );
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_every_route_secured_but_the_probes() {
+        let doc: serde_json::Value = serde_json::from_str(openapi_json()).unwrap();
+        assert!(
+            doc["openapi"].as_str().unwrap().starts_with("3.1"),
+            "{}",
+            doc["openapi"]
+        );
+        assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]));
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.len() >= 17, "{:?}", paths.keys());
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                let public = PUBLIC.contains(&path.as_str());
+                assert_eq!(
+                    responses.contains_key("401"),
+                    !public,
+                    "{method} {path}: {responses:?}"
+                );
+                assert_eq!(
+                    op.get("security") == Some(&serde_json::json!([{}])),
+                    public,
+                    "{method} {path}"
+                );
+                assert!(
+                    responses.keys().any(|s| s.starts_with('2')),
+                    "{method} {path} has no success answer"
+                );
+                // Every error answer is an ErrorBody.
+                for (status, answer) in responses.iter().filter(|(s, _)| !s.starts_with('2')) {
+                    assert_eq!(
+                        answer["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+}
