@@ -7,6 +7,7 @@ mod behaviours;
 mod bench;
 mod cli_clients;
 mod console;
+mod contract;
 mod crash;
 mod front_door;
 mod idempotency;

@@ -19,7 +19,7 @@ const MAX_LIMIT: u32 = 1000;
 const PARAMETERS: &str = "webhook, status, event_type, event_id, since, until, cursor, limit";
 
 #[utoipa::path(
-    get, path = "/v1/deliveries", tag = "deliveries",
+    get, operation_id = "listDeliveries", path = "/v1/deliveries", tag = "deliveries",
     summary = "List deliveries",
     description = "Newest first, a page at a time; every filter is optional and unknown parameters are refused.",
     params(
@@ -47,7 +47,7 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(
-    get, path = "/v1/deliveries/{id}", tag = "deliveries",
+    get, operation_id = "getDelivery", path = "/v1/deliveries/{id}", tag = "deliveries",
     summary = "Show a delivery",
     description = "With every attempt: status, response code, duration and the start of the answer.",
     params(("id" = String, Path, description = "The delivery's id.")),
@@ -64,7 +64,7 @@ pub(crate) async fn show(
 }
 
 #[utoipa::path(
-    post, path = "/v1/deliveries/{id}/retry", tag = "deliveries",
+    post, operation_id = "retryDelivery", path = "/v1/deliveries/{id}/retry", tag = "deliveries",
     summary = "Retry a finished delivery",
     description = "A failed, exhausted or canceled delivery is pending again, attempted at once.",
     params(("id" = String, Path, description = "The delivery's id.")),
@@ -82,7 +82,7 @@ pub(crate) async fn retry(
 }
 
 #[utoipa::path(
-    post, path = "/v1/deliveries/{id}/replay", tag = "deliveries",
+    post, operation_id = "replayDelivery", path = "/v1/deliveries/{id}/replay", tag = "deliveries",
     summary = "Replay a delivery",
     description = "A new delivery of the same event to the same webhook, whatever the first one's status.",
     params(("id" = String, Path, description = "The delivery's id.")),

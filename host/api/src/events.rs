@@ -14,7 +14,7 @@ const REPLAYED: &str = "idempotent-replayed";
 
 /// One event. Answers only once the event and its deliveries are durable.
 #[utoipa::path(
-    post, path = "/v1/events", tag = "events",
+    post, operation_id = "publishEvent", path = "/v1/events", tag = "events",
     summary = "Publish one event",
     description = "Matches the event against every webhook's patterns and stores it with one delivery per match; answers 202 only once both are durable. A repeated `idempotency_key` answers with the first event's id and the `idempotent-replayed: true` header.",
     request_body = EventInput,
@@ -58,7 +58,7 @@ pub(crate) async fn ingest_one(
 /// is parsed straight into the engine's inputs (no intermediate `Value`); each event's
 /// `data` is kept as raw JSON.
 #[utoipa::path(
-    post, path = "/v1/events/batch", tag = "events",
+    post, operation_id = "publishEvents", path = "/v1/events/batch", tag = "events",
     summary = "Publish a batch of events",
     description = "All or nothing: an invalid event fails the whole batch, naming its index (`events[3].type`). Answers 202 once every event and delivery is durable, with one result per event in order.",
     request_body = EventBatch,

@@ -164,7 +164,7 @@ pub fn router(engine: Engine, auth: ApiAuth, limits: ApiLimits) -> Router {
 }
 
 #[utoipa::path(
-    get, path = "/v1/stats", tag = "observability",
+    get, operation_id = "getStats", path = "/v1/stats", tag = "observability",
     summary = "Engine and store figures",
     description = "Counts by status from the store, live figures from the engine (in flight, queued, rates, latency) and each plugin's figures.",
     responses((status = 200, description = "The figures.", body = Stats)),
@@ -174,7 +174,7 @@ async fn stats(State(st): State<ApiState>) -> Result<Json<Stats>, ApiError> {
 }
 
 #[utoipa::path(
-    get, path = "/metrics", tag = "observability",
+    get, operation_id = "getMetrics", path = "/metrics", tag = "observability",
     summary = "Prometheus metrics",
     description = "The same figures as `/v1/stats`, as `hookline_*` metrics in Prometheus' text format.",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4.", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
@@ -189,7 +189,7 @@ async fn metrics(State(st): State<ApiState>) -> Result<Response, ApiError> {
 }
 
 #[utoipa::path(
-    get, path = "/healthz", tag = "health",
+    get, operation_id = "healthz", path = "/healthz", tag = "health",
     summary = "Liveness",
     description = "Answers while the process serves HTTP; needs no token.",
     security(()),
@@ -202,7 +202,7 @@ async fn healthz() -> Json<HealthStatus> {
 }
 
 #[utoipa::path(
-    get, path = "/readyz", tag = "health",
+    get, operation_id = "readyz", path = "/readyz", tag = "health",
     summary = "Readiness",
     description = "Ready when the engine accepts events and its store answers.",
     responses(

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -20,6 +21,31 @@ use super::ErrorBody;
 
 /// Routes that need no token.
 const PUBLIC: [&str; 2] = ["/healthz", "/v1/openapi.json"];
+
+/// Answers naming a resource that other operations take as `{id}`: (operation, status,
+/// JSON pointer to the id in its body, the operations it feeds). They become OpenAPI links,
+/// so a reader (and a stateful contract tester) can follow create → show → change.
+const LINKS: [(&str, &str, &str, &[&str]); 2] = [
+    (
+        "createWebhook",
+        "201",
+        "/webhook/id",
+        &[
+            "getWebhook",
+            "updateWebhook",
+            "deleteWebhook",
+            "pauseWebhook",
+            "resumeWebhook",
+            "rotateWebhookSecret",
+        ],
+    ),
+    (
+        "listDeliveries",
+        "200",
+        "/items/0/id",
+        &["getDelivery", "retryDelivery", "replayDelivery"],
+    ),
+];
 
 /// The document: every route, its parameters, bodies and answers.
 #[derive(Debug, OpenApi)]
@@ -109,7 +135,31 @@ impl Modify for Conventions {
                 if !public {
                     add_error(op, "503", "The daemon is shutting down (`shutting_down`).");
                 }
+                add_links(op);
             }
+        }
+    }
+}
+
+/// The [`LINKS`] from `op`'s answers.
+fn add_links(op: &mut Operation) {
+    for (from, status, pointer, targets) in LINKS {
+        if op.operation_id.as_deref() != Some(from) {
+            continue;
+        }
+        let Some(RefOr::T(answer)) = op.responses.responses.get_mut(status) else {
+            continue;
+        };
+        for target in targets {
+            answer.links.insert(
+                (*target).to_owned(),
+                RefOr::T(
+                    LinkBuilder::new()
+                        .operation_id(*target)
+                        .parameter("id", format!("$response.body#{pointer}"))
+                        .build(),
+                ),
+            );
         }
     }
 }
@@ -154,17 +204,48 @@ fn add_error(op: &mut Operation, status: &str, description: &str) {
 pub fn openapi_json() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
-        let mut json = ApiDoc::openapi()
-            .to_pretty_json()
-            // Serialising a document of plain structs and maps cannot fail.
+        // Serialising a document of plain structs and maps cannot fail.
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        camel_case_links(&mut doc);
+        let mut json = serde_json::to_string_pretty(&doc)
             .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
         json.push('\n');
         json
     })
 }
 
+/// utoipa 5.5 writes a link's fields in snake case (`operation_id`); OpenAPI spells them
+/// `operationId`, `operationRef`, `requestBody`, and tools ignore the others.
+fn camel_case_links(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let answers = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(|r| r.as_object_mut()))
+        .flat_map(|responses| responses.values_mut());
+    for answer in answers {
+        let Some(links) = answer.get_mut("links").and_then(|l| l.as_object_mut()) else {
+            continue;
+        };
+        for link in links.values_mut().filter_map(|l| l.as_object_mut()) {
+            for (snake, camel) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(value) = link.remove(snake) {
+                    link.insert(camel.to_owned(), value);
+                }
+            }
+        }
+    }
+}
+
 #[utoipa::path(
-    get, path = "/v1/openapi.json", tag = "meta",
+    get, operation_id = "getOpenApi", path = "/v1/openapi.json", tag = "meta",
     summary = "This API's OpenAPI 3.1 document",
     security(()),
     responses((status = 200, description = "The document.", content_type = "application/json", body = Object)),
@@ -223,6 +304,29 @@ mod tests {
         );
         let paths = doc["paths"].as_object().unwrap();
         assert!(paths.len() >= 17, "{:?}", paths.keys());
+        let ids: Vec<&str> = paths
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .map(|op| op["operationId"].as_str().unwrap())
+            .collect();
+        let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "operation ids repeat: {ids:?}");
+        // Every link names an operation of the document.
+        for (_, _, _, targets) in LINKS {
+            for target in targets.iter() {
+                assert!(
+                    unique.contains(target),
+                    "link to unknown operation {target}"
+                );
+            }
+        }
+        assert_eq!(
+            paths["/v1/webhooks"]["post"]["responses"]["201"]["links"]["getWebhook"],
+            serde_json::json!({
+                "operationId": "getWebhook",
+                "parameters": {"id": "$response.body#/webhook/id"},
+            })
+        );
         for (path, item) in paths {
             for (method, op) in item.as_object().unwrap() {
                 let responses = op["responses"].as_object().unwrap();

@@ -44,7 +44,7 @@ const COALESCE_BYTES: usize = 64 * 1024;
 const BUFFERED_WRITES: usize = 16;
 
 #[utoipa::path(
-    get, path = "/v1/stream", tag = "observability",
+    get, operation_id = "streamEvents", path = "/v1/stream", tag = "observability",
     summary = "Follow the engine live",
     description = "Server-sent events: first a `snapshot` (stats and every webhook), then `delivery` and `webhook` changes as they happen and `stats` every second; comments keep the connection alive. The console reads this.",
     responses((status = 200, description = "An event stream that stays open.", content_type = "text/event-stream", body = String)),

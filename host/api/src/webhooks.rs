@@ -33,7 +33,7 @@ fn with_secret(status: StatusCode, webhook: WebhookWithSecret) -> Response {
 }
 
 #[utoipa::path(
-    get, path = "/v1/webhooks", tag = "webhooks",
+    get, operation_id = "listWebhooks", path = "/v1/webhooks", tag = "webhooks",
     summary = "List webhooks",
     description = "Every webhook, from the config file and the API, by id; secrets are never shown.",
     responses((status = 200, description = "The webhooks.", body = WebhookList)),
@@ -45,7 +45,7 @@ pub(crate) async fn list(State(st): State<ApiState>) -> Json<WebhookList> {
 }
 
 #[utoipa::path(
-    post, path = "/v1/webhooks", tag = "webhooks",
+    post, operation_id = "createWebhook", path = "/v1/webhooks", tag = "webhooks",
     summary = "Create a webhook",
     description = "The answer is the only place its signing secret is shown (generated when the request has none).",
     request_body = WebhookSpec,
@@ -65,7 +65,7 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/v1/webhooks/{id}", tag = "webhooks",
+    get, operation_id = "getWebhook", path = "/v1/webhooks/{id}", tag = "webhooks",
     summary = "Show a webhook",
     params(("id" = String, Path, description = "The webhook's id.")),
     responses(
@@ -78,7 +78,7 @@ pub(crate) async fn show(State(st): State<ApiState>, Id(id): Id) -> Result<Respo
 }
 
 #[utoipa::path(
-    patch, path = "/v1/webhooks/{id}", tag = "webhooks",
+    patch, operation_id = "updateWebhook", path = "/v1/webhooks/{id}", tag = "webhooks",
     summary = "Change a webhook",
     description = "Only the fields present change; `0` clears `rate_limit_per_second` and `max_concurrency`. A compare-and-set: with `If-Match`, only that version is changed.",
     params(("id" = String, Path, description = "The webhook's id."), ("If-Match" = Option<String>, Header, description = "Apply only to this version: a strong tag such as `\"7\"`, or `*`.")),
@@ -102,7 +102,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(
-    delete, path = "/v1/webhooks/{id}", tag = "webhooks",
+    delete, operation_id = "deleteWebhook", path = "/v1/webhooks/{id}", tag = "webhooks",
     summary = "Delete a webhook",
     description = "Its pending deliveries are canceled.",
     params(("id" = String, Path, description = "The webhook's id."), ("If-Match" = Option<String>, Header, description = "Apply only to this version: a strong tag such as `\"7\"`, or `*`.")),
@@ -124,7 +124,7 @@ pub(crate) async fn delete(
 }
 
 #[utoipa::path(
-    post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+    post, operation_id = "rotateWebhookSecret", path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
     summary = "Rotate a webhook's secret",
     description = "The new secret signs from now on; the previous one keeps signing beside it for the rotation's grace period. The body is optional: without one a secret is generated.",
     params(("id" = String, Path, description = "The webhook's id."), ("If-Match" = Option<String>, Header, description = "Apply only to this version: a strong tag such as `\"7\"`, or `*`.")),
@@ -150,7 +150,7 @@ pub(crate) async fn rotate_secret(
 }
 
 #[utoipa::path(
-    post, path = "/v1/webhooks/{id}/pause", tag = "webhooks",
+    post, operation_id = "pauseWebhook", path = "/v1/webhooks/{id}/pause", tag = "webhooks",
     summary = "Pause a webhook",
     description = "Its deliveries wait in the store until it is resumed; new events still match it.",
     params(("id" = String, Path, description = "The webhook's id."), ("If-Match" = Option<String>, Header, description = "Apply only to this version: a strong tag such as `\"7\"`, or `*`.")),
@@ -171,7 +171,7 @@ pub(crate) async fn pause(
 }
 
 #[utoipa::path(
-    post, path = "/v1/webhooks/{id}/resume", tag = "webhooks",
+    post, operation_id = "resumeWebhook", path = "/v1/webhooks/{id}/resume", tag = "webhooks",
     summary = "Resume a webhook",
     description = "Paused or disabled: it is active again and its waiting deliveries go out.",
     params(("id" = String, Path, description = "The webhook's id."), ("If-Match" = Option<String>, Header, description = "Apply only to this version: a strong tag such as `\"7\"`, or `*`.")),

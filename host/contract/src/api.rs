@@ -14,6 +14,14 @@ use crate::event::ResourceInfo;
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({
+        "type": "task.completed",
+        "resource": {"id": "task_1", "type": "task"},
+        "data": {"session_id": "s1", "status": "completed"}
+    }))
+)]
 pub struct EventInput {
     /// Event type, e.g. `task.completed`.
     #[serde(rename = "type")]

@@ -90,6 +90,10 @@ pub enum WebhookSource {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    schema(example = json!({"id": "billing", "url": "https://example.com/hook", "events": ["task.*"]}))
+)]
 pub struct WebhookSpec {
     /// Id; generated (`wh_…`) when absent.
     #[serde(default)]
