@@ -217,6 +217,16 @@ async fn keys_rotate_reseals_every_secret_under_a_new_key() {
         .expect(200, "rotate the signing secret");
     let secret = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(secret, first);
+    // A sensitive header's value is sealed at rest too, and re-sealed with the secrets.
+    let patched = daemon
+        .request_raw(
+            reqwest::Method::PATCH,
+            "/v1/webhooks/hook",
+            Some(daemon.token()),
+            Some(br#"{"headers": {"X-Api-Key": "rotated-header-key-991"}}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
 
     deliver_and_verify(&daemon, &receiver, &[("/hook", &secret)], 1).await;
 
@@ -268,6 +278,14 @@ async fn keys_rotate_reseals_every_secret_under_a_new_key() {
     daemon.restart().await;
     deliver_and_verify(&daemon, &receiver, &[("/hook", &secret)], 2).await;
     let req = &receiver.requests_to("/hook")[1];
+    assert_eq!(req.expect_header("x-api-key"), "rotated-header-key-991");
+    let db_bytes = std::fs::read(&db).unwrap();
+    assert!(
+        !db_bytes
+            .windows(b"rotated-header-key-991".len())
+            .any(|w| w == b"rotated-header-key-991"),
+        "the header's value is readable in the database"
+    );
     let ts = req.expect_header("x-webhook-timestamp");
     assert!(
         req.expect_header("x-webhook-signature-previous")

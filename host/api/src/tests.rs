@@ -1480,3 +1480,70 @@ async fn the_openapi_document_is_served_and_every_operation_in_it_is_routed() {
     assert!(operations >= 20, "{operations} operations documented");
     h.stop().await;
 }
+
+/// URL credentials and sensitive header values are sealed in the store, redacted in every
+/// answer, and still sent as they are.
+#[tokio::test]
+async fn url_credentials_and_sensitive_headers_are_sealed_at_rest_and_redacted_in_views() {
+    let h = Harness::start().await;
+    let url = h
+        .receiver
+        .url("/creds")
+        .replacen("http://", "http://hook-user:url-pass-7731@", 1);
+    let a = h
+        .post(
+            "/v1/webhooks",
+            &json!({"id": "creds", "url": url, "events": ["task.*"], "headers": {
+                "Authorization": "Bearer header-token-5521", "X-Team": "billing"}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{:#}", a.json);
+    for shown in [&a.json["webhook"], &h.get("/v1/webhooks/creds").await.json] {
+        assert_eq!(shown["headers"]["Authorization"], "[redacted]", "{shown:#}");
+        assert_eq!(shown["headers"]["X-Team"], "billing", "{shown:#}");
+        let shown_url = shown["url"].as_str().unwrap();
+        assert!(shown_url.contains("hook-user:[redacted]@"), "{shown_url}");
+    }
+    let listed = h.get("/v1/webhooks").await.json.to_string();
+    for secret in ["url-pass-7731", "header-token-5521"] {
+        assert!(!listed.contains(secret), "{secret} in {listed}");
+    }
+    // At rest: sealed values, neither credential readable.
+    let stored = h
+        .store
+        .dyn_store()
+        .get_webhook("creds".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.url.starts_with("v1:aesgcm:"), "{}", stored.url);
+    assert!(stored.headers["Authorization"].starts_with("v1:aesgcm:"));
+    assert_eq!(stored.headers["X-Team"], "billing");
+    // Sent as given: the receiver sees the real header (and the request arrives).
+    h.emit(task_event(None)).await;
+    let got = h.receiver.wait_for_requests("/creds", 1).await;
+    assert_eq!(
+        got[0].header("authorization"),
+        Some("Bearer header-token-5521")
+    );
+    // A change keeps them sealed.
+    let a = h
+        .send(
+            h.http
+                .patch(h.url("/v1/webhooks/creds"))
+                .bearer_auth(TOKEN)
+                .json(&json!({"description": "changed"})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    let stored = h
+        .store
+        .dyn_store()
+        .get_webhook("creds".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.url.starts_with("v1:aesgcm:"), "{}", stored.url);
+    assert!(stored.headers["Authorization"].starts_with("v1:aesgcm:"));
+    h.stop().await;
+}

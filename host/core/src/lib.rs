@@ -37,6 +37,7 @@
 //! assert_eq!(hits, vec![&"audit", &"billing"]);
 //! ```
 
+pub mod at_rest;
 pub mod event;
 pub mod ids;
 pub mod model;

@@ -9,6 +9,7 @@ use super::{
     Engine, EngineError, EngineEvent, Inner, LiveStats, Stats, WebhookPatch, WebhookSpec,
     WebhookView, WebhookWithSecret,
 };
+use hookline_core::at_rest;
 use hookline_core::ids::new_id_at;
 use hookline_core::model::{
     DeliveryDetail, DeliveryFilter, DeliverySummary, Millis, Page, WebhookRecord, WebhookSource,
@@ -368,7 +369,7 @@ async fn change_webhook(
         }
     };
     for _ in 0..CHANGE_ATTEMPTS {
-        let Some(read) = inner.store.get_webhook(id.to_owned()).await? else {
+        let Some(read) = inner.read_webhook(id).await? else {
             return Err(gone());
         };
         let version = read.version;
@@ -391,7 +392,7 @@ async fn change_webhook(
                 _ => install(inner, read),
             };
         };
-        match inner.store.update_webhook(record, version).await {
+        match inner.update_webhook_at_rest(record, version).await {
             Ok(stored) => {
                 if stored.state == WebhookState::Active && !was_active {
                     inner.registry.reset_health(id);
@@ -411,20 +412,84 @@ async fn change_webhook(
     })
 }
 
-/// Whether `record` holds a secret in another form than the engine's sealer writes
-/// (stored unsealed, or before the mode marker existed).
+/// Whether the stored `record` holds a secret, URL credentials or a sensitive header value
+/// in another form than the engine's sealer writes (stored unsealed, or before the mode
+/// marker or the sealing of URLs and headers existed).
 pub(super) fn needs_reseal(inner: &Inner, record: &WebhookRecord) -> bool {
     inner.sealer.needs_reseal(&record.secret_sealed)
         || record
             .previous_secret
             .as_ref()
             .is_some_and(|(sealed, _)| inner.sealer.needs_reseal(sealed))
+        || at_rest::needs_seal(&inner.sealer, record)
 }
 
-/// Rewrites webhook `id`'s secret and previous secret sealed under the engine's key (a
-/// compare-and-set like every other change; nothing else in the record moves, not even
-/// `updated_at`), and installs it. Done at start for a store written unsealed.
-pub(super) async fn reseal_secrets(inner: &Arc<Inner>, id: &str) -> Result<(), EngineError> {
+impl Inner {
+    /// Webhook `id` as the engine uses it: what the store holds, its sealed URL and
+    /// headers opened ([`at_rest`]).
+    pub(super) async fn read_webhook(
+        &self,
+        id: &str,
+    ) -> Result<Option<WebhookRecord>, EngineError> {
+        match self.store.get_webhook(id.to_owned()).await? {
+            Some(stored) => self.opened(stored).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `stored` with its sealed URL and headers opened.
+    pub(super) fn opened(&self, stored: WebhookRecord) -> Result<WebhookRecord, EngineError> {
+        let id = stored.id.clone();
+        at_rest::open(&self.sealer, stored)
+            .map_err(|e| EngineError::Secret(format!("webhook `{id}`: {e}")))
+    }
+
+    /// Stores a new webhook with its credentials sealed; returns it as the engine uses it.
+    async fn create_webhook_at_rest(
+        &self,
+        record: WebhookRecord,
+    ) -> Result<WebhookRecord, StoreError> {
+        let stored = self
+            .store
+            .create_webhook(at_rest::seal(&self.sealer, record.clone()))
+            .await?;
+        Ok(WebhookRecord {
+            version: stored.version,
+            ..record
+        })
+    }
+
+    /// [`Store::update_webhook`] with the credentials sealed; returns the record as the
+    /// engine uses it, at its new version.
+    async fn update_webhook_at_rest(
+        &self,
+        record: WebhookRecord,
+        expected_version: u64,
+    ) -> Result<WebhookRecord, StoreError> {
+        let stored = self
+            .store
+            .update_webhook(
+                at_rest::seal(&self.sealer, record.clone()),
+                expected_version,
+            )
+            .await?;
+        Ok(WebhookRecord {
+            version: stored.version,
+            ..record
+        })
+    }
+}
+
+/// Rewrites webhook `id`'s secrets, URL credentials and sensitive header values sealed under
+/// the engine's key (a compare-and-set like every other change; nothing else in the record
+/// moves, not even `updated_at`), and installs it. Done at start for a store written
+/// unsealed, or before URLs and headers were sealed (`rewrite`: write it even when the
+/// secrets are already in the right form).
+pub(super) async fn reseal_secrets(
+    inner: &Arc<Inner>,
+    id: &str,
+    rewrite: bool,
+) -> Result<(), EngineError> {
     let secret_error = |e: hookline_core::secret::SealError| {
         EngineError::Secret(format!("webhook `{id}`: re-sealing its secret: {e}"))
     };
@@ -445,6 +510,7 @@ pub(super) async fn reseal_secrets(inner: &Arc<Inner>, id: &str) -> Result<(), E
             *previous = sealed;
             resealed = true;
         }
+        resealed |= rewrite;
         Ok(resealed.then_some(r))
     })
     .await?;
@@ -475,7 +541,7 @@ pub(super) async fn set_state(
     if active {
         inner.registry.reset_health(id);
     }
-    install(inner, change.webhook)
+    install(inner, inner.opened(change.webhook)?)
 }
 
 /// The record the config file's webhook `spec` (`webhooks[i]`) makes of the stored one, if
@@ -551,7 +617,7 @@ impl Engine {
         let origin = format!("webhook `{}` (created through the API)", record.id);
         check_plugin_config(inner, &record, origin).await?;
         let _admin = inner.admin.lock().await;
-        let stored = inner.store.create_webhook(record).await?;
+        let stored = inner.create_webhook_at_rest(record).await?;
         let webhook = install(inner, stored)?;
         Ok(WebhookWithSecret {
             webhook,
@@ -590,11 +656,11 @@ impl Engine {
             let mut attempts = 0;
             let (stored, made) = loop {
                 attempts += 1;
-                let existing = inner.store.get_webhook(id.clone()).await?;
+                let existing = inner.read_webhook(&id).await?;
                 let (record, made) = config_record(inner, spec, i, &id, existing.as_ref(), now)?;
                 let written = match &existing {
-                    Some(old) => inner.store.update_webhook(record, old.version).await,
-                    None => inner.store.create_webhook(record).await,
+                    Some(old) => inner.update_webhook_at_rest(record, old.version).await,
+                    None => inner.create_webhook_at_rest(record).await,
                 };
                 match written {
                     Ok(stored) => break (stored, made),

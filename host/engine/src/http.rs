@@ -721,19 +721,11 @@ pub fn redact_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A URL as it may be shown or stored: a password in it replaced by [`REDACTED`]. Unparseable
-/// input comes back unchanged.
+/// A URL as it may be shown or stored: a password in it, or a user name standing alone (a
+/// token), replaced by [`REDACTED`]. Unparseable input comes back unchanged. The rule of
+/// every view: [`hookline_core::at_rest::redact_url`].
 pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            if parsed.set_password(Some(REDACTED)).is_err() {
-                return url.to_owned();
-            }
-            // `[` and `]` are percent-encoded in the userinfo; show the marker plainly.
-            parsed.as_str().replacen("%5Bredacted%5D", REDACTED, 1)
-        }
-        _ => url.to_owned(),
-    }
+    hookline_core::at_rest::redact_url(url)
 }
 
 #[cfg(test)]

@@ -498,12 +498,16 @@ impl Engine {
         });
         for record in inner.store.list_webhooks().await? {
             let id = record.id.clone();
-            // A store written unsealed (or before the mode marker) is sealed on the first
-            // start with a key.
+            // A store written unsealed (or before the mode marker, or before URLs and
+            // headers were sealed) is sealed on the first start with a key.
             let loaded = if admin::needs_reseal(&inner, &record) {
-                admin::reseal_secrets(&inner, &id).await
+                let rewrite = hookline_core::at_rest::needs_seal(&inner.sealer, &record);
+                admin::reseal_secrets(&inner, &id, rewrite).await
             } else {
-                inner.install(record).map(drop)
+                inner
+                    .opened(record)
+                    .and_then(|record| inner.install(record))
+                    .map(drop)
             };
             if let Err(e) = loaded {
                 tracing::error!(webhook = %id, error = %e, "cannot load webhook; it will not receive deliveries");

@@ -11,6 +11,7 @@ use super::EngineError;
 use super::metrics::Histogram;
 use super::types::{BreakerState, WebhookHealth, WebhookView};
 use crate::http::{CheckedUrl, HttpSender, PreparedHeaders, redact_url};
+use hookline_core::at_rest;
 use hookline_core::model::{Millis, WebhookRecord, WebhookState};
 use hookline_core::pattern::{Pattern, SubscriptionIndex};
 use hookline_core::retry::{RetryPolicy, Schedule};
@@ -465,12 +466,12 @@ pub(crate) fn view(runtime: &Runtime, now: Millis) -> WebhookView {
     };
     WebhookView {
         id: r.id.clone(),
-        url: r.url.clone(),
+        url: at_rest::redact_url(&r.url),
         events: r.events.clone(),
         scheme: r.scheme.into(),
         secret_prefix: r.secret_prefix.clone(),
         previous_secret_expires_at: runtime.previous_expires_at.filter(|&t| t > now),
-        headers: r.headers.clone(),
+        headers: at_rest::redact_headers(&r.headers),
         timeout_seconds: runtime.timeout.as_secs(),
         max_attempts: runtime.policy.max_attempts,
         retry_schedule_seconds: r.retry_schedule_secs.clone(),

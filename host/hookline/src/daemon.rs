@@ -432,12 +432,16 @@ pub async fn rotate_key(config: &Config) -> Result<KeyRotation, DaemonError> {
     })
 }
 
-/// Rewrites every webhook's secrets sealed under `new`; each value opens under `new` (a
-/// resumed rotation) or `old`.
+/// Rewrites every webhook's secrets, URL credentials and sensitive header values sealed
+/// under `new`; each value opens under `new` (a resumed rotation) or `old`.
 async fn reseal_all(store: &dyn Store, old: &Sealer, new: &Sealer) -> Result<usize, DaemonError> {
     let mut count = 0;
-    for mut record in store.list_webhooks().await? {
+    for record in store.list_webhooks().await? {
         let id = record.id.clone();
+        let opened = hookline_core::at_rest::open(new, record.clone())
+            .or_else(|_| hookline_core::at_rest::open(old, record))
+            .map_err(|e| DaemonError::Rotate(format!("webhook `{id}`: {e}")))?;
+        let mut record = hookline_core::at_rest::seal(new, opened);
         let reseal = |sealed: &str| -> Result<String, DaemonError> {
             let plaintext = new
                 .open(sealed)
