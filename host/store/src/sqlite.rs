@@ -51,6 +51,7 @@ mod checkpoint;
 mod codec;
 mod read;
 mod schema;
+mod tokens;
 mod write;
 mod writer;
 
@@ -69,7 +70,10 @@ use tokio::sync::oneshot;
 
 use self::read::ReadPool;
 use self::writer::{Containment, Msg, Op, WriteFn};
-use crate::{BoxFuture, ClaimRequest, Store, StoreError, StoreResult, WebhookStateChange};
+use crate::{
+    BootstrapToken, BoxFuture, ClaimRequest, Store, StoreError, StoreResult, WebhookStateChange,
+};
+use hookline_core::token::{TokenDigest, TokenRecord};
 use hookline_core::model::{
     AttemptRecord, DeliveryDetail, DeliveryFilter, DeliveryJob, DeliverySummary, IngestOutcome,
     Millis, NewEvent, Page, StoreStats, WebhookRecord, WebhookState,
@@ -420,6 +424,34 @@ impl Store for SqliteStore {
 
     fn stats(&self, now: Millis) -> BoxFuture<'_, StoreResult<StoreStats>> {
         Box::pin(self.readers.run(move |conn| read::stats(conn, now)))
+    }
+
+    fn create_token(&self, token: TokenRecord) -> BoxFuture<'_, StoreResult<TokenRecord>> {
+        Box::pin(self.write(token, 1, tokens::create))
+    }
+
+    fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenRecord>>> {
+        Box::pin(self.readers.run(tokens::list))
+    }
+
+    fn find_token(&self, digest: TokenDigest) -> BoxFuture<'_, StoreResult<Option<TokenRecord>>> {
+        Box::pin(self.readers.run(move |conn| tokens::find(conn, &digest)))
+    }
+
+    fn revoke_token(&self, id: String, now: Millis) -> BoxFuture<'_, StoreResult<TokenRecord>> {
+        Box::pin(self.write((id, now), 1, tokens::revoke))
+    }
+
+    fn touch_tokens(&self, used: Vec<(String, Millis)>) -> BoxFuture<'_, StoreResult<()>> {
+        let weight = used.len();
+        Box::pin(self.write(used, weight, tokens::touch))
+    }
+
+    fn install_bootstrap_token(
+        &self,
+        token: TokenRecord,
+    ) -> BoxFuture<'_, StoreResult<BootstrapToken>> {
+        Box::pin(self.write(token, 1, tokens::install_bootstrap))
     }
 
     fn prune(&self, before: Millis) -> BoxFuture<'_, StoreResult<u64>> {
