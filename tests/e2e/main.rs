@@ -16,3 +16,4 @@ mod sealed;
 mod shutdown;
 mod signatures;
 mod ssrf;
+mod tokens;

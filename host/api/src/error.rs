@@ -15,6 +15,8 @@ pub(crate) struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    /// For a 403 `insufficient_scope`: the scope the route needs (`WWW-Authenticate`).
+    scope_needed: Option<hookline_engine::TokenScope>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            scope_needed: None,
         }
     }
 
@@ -72,6 +75,16 @@ impl ApiError {
 
     pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403 `insufficient_scope`: the token is valid but its scope does not cover the route.
+    pub(crate) fn insufficient_scope(
+        needed: hookline_engine::TokenScope,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut err = ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", message);
+        err.scope_needed = Some(needed);
+        err
     }
 
     pub(crate) fn internal(message: impl Into<String>) -> Self {
@@ -150,6 +163,7 @@ impl From<EngineError> for ApiError {
             code: e.code(),
             message,
             field: e.field().map(str::to_owned),
+            scope_needed: None,
         }
     }
 }
@@ -157,6 +171,7 @@ impl From<EngineError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let scope_needed = self.scope_needed;
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
@@ -169,6 +184,14 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(needed) = scope_needed
+            && let Ok(value) = HeaderValue::from_str(&format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{needed}\""
+            ))
+        {
+            // RFC 6750 §3.1.
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
         }
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             // The body may be left unread; hyper then closes the connection. Say so, or a

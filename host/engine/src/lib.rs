@@ -92,6 +92,7 @@ mod fair;
 pub mod http;
 pub mod metrics;
 pub mod ssrf;
+mod tokens;
 #[cfg(test)]
 mod tests;
 pub mod types;
@@ -117,6 +118,8 @@ use hookline_core::transform::Transformer;
 use hookline_store::{ClaimCap, ClaimRequest, ClaimShares, Store, StoreError};
 
 pub use clock::Clock;
+pub use hookline_store::BootstrapToken;
+pub use tokens::LAST_USED_WRITE_INTERVAL_MS;
 use fair::FairPool;
 pub use metrics::Metrics;
 pub use types::*;
@@ -389,6 +392,8 @@ pub(crate) struct Inner {
     started: tokio::time::Instant,
     /// Held across each webhook change's read, write and install (`admin.rs`).
     admin: tokio::sync::Mutex<()>,
+    /// API tokens seen, by digest (`tokens.rs`).
+    tokens: tokens::TokenCache,
 }
 
 /// A delivery's room in memory: one of the engine's slots and one of its webhook's share.
@@ -494,6 +499,7 @@ impl Engine {
             callbacks: callbacks::Callbacks::default(),
             started: cfg.clock.now(),
             admin: tokio::sync::Mutex::new(()),
+            tokens: tokens::TokenCache::default(),
             cfg,
         });
         for record in inner.store.list_webhooks().await? {

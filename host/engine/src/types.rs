@@ -8,3 +8,6 @@ pub use hookline_contract::stream::{DeliveryChange, EngineEvent};
 pub use hookline_contract::webhook::{
     BreakerState, WebhookHealth, WebhookPatch, WebhookSpec, WebhookView, WebhookWithSecret,
 };
+pub use hookline_contract::token::{
+    CreateToken, CreatedToken, TokenList, TokenScope, TokenView, WhoAmI,
+};

@@ -1,0 +1,195 @@
+//! Scoped API tokens against a real daemon: the CLI creates, lists and revokes them; each
+//! scope reaches what it may and gets 403 naming the scope elsewhere; a revoked token is
+//! refused at once and stays refused over a restart; the store keeps digests only.
+
+use hookline_e2e::daemon::{Daemon, DaemonConfig, TOKEN};
+use hookline_e2e::run_hookline_async;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn hookline(args: &[&str]) -> (Option<i32>, String, String) {
+    run_hookline_async(args.iter().map(|s| (*s).to_owned()).collect()).await
+}
+
+/// `hookline tokens …` against `daemon` with the admin token; must exit 0.
+async fn tokens_cli(daemon: &Daemon, args: &[&str]) -> (String, String) {
+    let url = daemon.url();
+    let mut all = vec!["tokens"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--daemon", &url, "--token", TOKEN]);
+    let (code, stdout, stderr) = hookline(&all).await;
+    assert_eq!(code, Some(0), "hookline {all:?}:\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+fn event() -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "type": "task.created",
+        "resource": {"id": "t-1", "type": "task"},
+        "data": {"session_id": "s1"}
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_through_the_cli_and_the_scope_matrix() {
+    let mut daemon = Daemon::start(DaemonConfig::new()).await;
+
+    // Create one token per scope with the CLI: the secret alone on stdout.
+    let mut secrets = Vec::new();
+    for scope in ["ingest", "read", "admin"] {
+        let name = format!("e2e-{scope}");
+        let (stdout, stderr) =
+            tokens_cli(&daemon, &["create", "--name", &name, "--scope", scope]).await;
+        let secret = stdout.trim().to_owned();
+        assert!(secret.starts_with(&format!("hl_{scope}_")), "{stdout}");
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        assert!(stderr.contains("shown this once"), "{stderr}");
+        secrets.push(secret);
+    }
+    let [ingest, read, admin] = [&secrets[0], &secrets[1], &secrets[2]];
+
+    // List: every token, no secret.
+    let (listed, _) = tokens_cli(&daemon, &["list"]).await;
+    for name in ["e2e-ingest", "e2e-read", "e2e-admin", "tok_bootstrap"] {
+        assert!(listed.contains(name), "{listed}");
+    }
+    for secret in &secrets {
+        assert!(!listed.contains(secret.as_str()), "{listed}");
+    }
+    assert!(!listed.contains(TOKEN), "{listed}");
+
+    // The matrix: a representative route of each kind, with no token, a bad one and each
+    // scope's.
+    let webhook = serde_json::to_vec(&json!({
+        "id": "matrix", "url": "http://127.0.0.1:9/hook", "events": ["task.*"]
+    }))
+    .unwrap();
+    let token_body = serde_json::to_vec(&json!({"name": "x", "scope": "read"})).unwrap();
+    let routes: [(Method, &str, Option<Vec<u8>>, &str, u16); 6] = [
+        (Method::POST, "/v1/events", Some(event()), "ingest", 202),
+        (Method::GET, "/v1/deliveries", None, "read", 200),
+        (Method::GET, "/metrics", None, "read", 200),
+        (Method::POST, "/v1/webhooks", Some(webhook), "admin", 201),
+        (Method::GET, "/v1/tokens", None, "admin", 200),
+        (Method::POST, "/v1/tokens", Some(token_body), "admin", 201),
+    ];
+    for (method, path, body, needed, ok) in &routes {
+        let what = format!("{method} {path}");
+        let none = daemon
+            .request_raw(method.clone(), path, None, body.clone())
+            .await;
+        assert_eq!(none.status, 401, "{what} without a token: {}", none.text);
+        let bad = daemon
+            .request_raw(method.clone(), path, Some("hl_admin_forged"), body.clone())
+            .await;
+        assert_eq!(bad.status, 401, "{what} with a forged token: {}", bad.text);
+        for (held, secret) in [("ingest", ingest), ("read", read), ("admin", admin)] {
+            let answer = daemon
+                .request_raw(method.clone(), path, Some(secret), body.clone())
+                .await;
+            let allowed = held == "admin" || held == *needed;
+            // Creating the same webhook twice conflicts: only the first allowed call creates.
+            if allowed {
+                assert!(
+                    answer.status == *ok || (answer.status == 409 && *path == "/v1/webhooks"),
+                    "{what} with a {held} token: {} {}",
+                    answer.status,
+                    answer.text
+                );
+            } else {
+                assert_eq!(answer.status, 403, "{what} with a {held} token: {}", answer.text);
+                assert_eq!(answer.error_code(), "insufficient_scope");
+                let message = answer.error_message();
+                assert!(message.contains(&format!("`{needed}` scope")), "{message}");
+                assert!(message.contains(&format!("has the `{held}` scope")), "{message}");
+            }
+        }
+    }
+    // The probes need no token.
+    for probe in ["/healthz", "/readyz"] {
+        let answer = daemon.request_raw(Method::GET, probe, None, None).await;
+        assert_eq!(answer.status, 200, "{probe}: {}", answer.text);
+    }
+    // whoami: any token.
+    let who = daemon
+        .request_raw(Method::GET, "/v1/whoami", Some(ingest), None)
+        .await
+        .expect(200, "whoami");
+    assert_eq!(who["scope"], "ingest");
+    assert_eq!(who["name"], "e2e-ingest");
+
+    // Revoke the read token with the CLI: refused at once.
+    let list: Value = serde_json::from_str(&tokens_cli(&daemon, &["list", "--json"]).await.0)
+        .expect("tokens list --json");
+    let read_id = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "e2e-read")
+        .and_then(|t| t["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let (revoked, _) = tokens_cli(&daemon, &["revoke", &read_id]).await;
+    assert!(revoked.contains(&read_id), "{revoked}");
+    let after = daemon
+        .request_raw(Method::GET, "/v1/stats", Some(read), None)
+        .await;
+    assert_eq!(after.status, 401, "{}", after.text);
+
+    // Over a restart: tokens persist, the revoked one stays refused.
+    daemon.restart().await;
+    let stats = daemon
+        .request_raw(Method::GET, "/v1/stats", Some(admin), None)
+        .await;
+    assert_eq!(stats.status, 200, "{}", stats.text);
+    let after = daemon
+        .request_raw(Method::GET, "/v1/stats", Some(read), None)
+        .await;
+    assert_eq!(after.status, 401, "{}", after.text);
+    daemon.get_json("/v1/stats").await.expect(200, "the bootstrap token");
+
+    // The store and the log hold no secret.
+    daemon.terminate().await;
+    let mut stored = Vec::new();
+    for file in ["hookline.db", "hookline.db-wal"] {
+        stored.extend(std::fs::read(daemon.dir().join(file)).unwrap_or_default());
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    let log = daemon.log();
+    for secret in secrets.iter().map(String::as_str).chain([TOKEN]) {
+        assert!(!stored.contains(secret), "a token secret is in the store");
+        assert!(!log.contains(secret), "a token secret is in the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_refuses_to_revoke_the_last_admin_token() {
+    let daemon = Daemon::start(DaemonConfig::new()).await;
+    let url = daemon.url();
+    let (code, stdout, stderr) = hookline(&[
+        "tokens",
+        "revoke",
+        "tok_bootstrap",
+        "--daemon",
+        &url,
+        "--token",
+        TOKEN,
+    ])
+    .await;
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("last admin token"), "{stderr}");
+    daemon.get_json("/v1/stats").await.expect(200, "still works");
+
+    // A read token cannot manage tokens: 403 from the CLI, naming the scope.
+    let created = daemon
+        .post_json("/v1/tokens", &json!({"name": "viewer", "scope": "read"}))
+        .await
+        .expect(201, "create a read token");
+    let secret = created["secret"].as_str().unwrap();
+    let (code, _, stderr) =
+        hookline(&["tokens", "list", "--daemon", &url, "--token", secret]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("insufficient_scope"), "{stderr}");
+    assert!(stderr.contains("`admin` scope"), "{stderr}");
+}
