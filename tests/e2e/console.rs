@@ -248,7 +248,17 @@ async fn the_console_with_a_read_token_disables_actions_and_refuses_an_ingest_to
         .await;
     // Nothing was retried.
     assert_eq!(receiver.requests_to("/bad").len(), 1);
-    tmux.keys(&["Escape", "q"]);
+    // Escape and `q` apart: together a terminal reads them as Alt-q.
+    tmux.keys(&["Escape"]);
+    eventually("the help to close", DEFAULT_DEADLINE, || async {
+        let screen = tmux.screen();
+        match screen.contains("Keys (? or Esc closes)") {
+            true => Err(screen),
+            false => Ok(()),
+        }
+    })
+    .await;
+    tmux.keys(&["q"]);
     tmux.wait_for(&["console exited with 0"]).await;
     drop(tmux);
 
