@@ -217,7 +217,10 @@ async fn the_console_with_a_read_token_disables_actions_and_refuses_an_ingest_to
     let mut files = Vec::new();
     for scope in ["read", "ingest"] {
         let created = daemon
-            .post_json("/v1/tokens", &json!({"name": format!("{scope}-console"), "scope": scope}))
+            .post_json(
+                "/v1/tokens",
+                &json!({"name": format!("{scope}-console"), "scope": scope}),
+            )
             .await
             .expect(201, "create a token");
         let file = daemon.dir().join(format!("{scope}-token"));
@@ -237,7 +240,8 @@ async fn the_console_with_a_read_token_disables_actions_and_refuses_an_ingest_to
     tmux.wait_for(&["● live", "[read-only: token scope]", "bad"])
         .await;
     tmux.keys(&["4"]);
-    tmux.wait_for(&["Failures by error kind", "http_status"]).await;
+    tmux.wait_for(&["Failures by error kind", "http_status"])
+        .await;
     tmux.keys(&["Enter"]);
     tmux.wait_for(&["Enter opens · Esc back to groups"]).await;
     tmux.keys(&["r"]);

@@ -22,6 +22,9 @@ async fn tokens_cli(daemon: &Daemon, args: &[&str]) -> (String, String) {
     (stdout, stderr)
 }
 
+/// A route of the matrix: method, path, body, the scope it needs, its success status.
+type Probe = (Method, &'static str, Option<Vec<u8>>, &'static str, u16);
+
 fn event() -> Vec<u8> {
     serde_json::to_vec(&json!({
         "type": "task.created",
@@ -66,7 +69,7 @@ async fn tokens_through_the_cli_and_the_scope_matrix() {
     }))
     .unwrap();
     let token_body = serde_json::to_vec(&json!({"name": "x", "scope": "read"})).unwrap();
-    let routes: [(Method, &str, Option<Vec<u8>>, &str, u16); 6] = [
+    let routes: [Probe; 6] = [
         (Method::POST, "/v1/events", Some(event()), "ingest", 202),
         (Method::GET, "/v1/deliveries", None, "read", 200),
         (Method::GET, "/metrics", None, "read", 200),
@@ -98,11 +101,18 @@ async fn tokens_through_the_cli_and_the_scope_matrix() {
                     answer.text
                 );
             } else {
-                assert_eq!(answer.status, 403, "{what} with a {held} token: {}", answer.text);
+                assert_eq!(
+                    answer.status, 403,
+                    "{what} with a {held} token: {}",
+                    answer.text
+                );
                 assert_eq!(answer.error_code(), "insufficient_scope");
                 let message = answer.error_message();
                 assert!(message.contains(&format!("`{needed}` scope")), "{message}");
-                assert!(message.contains(&format!("has the `{held}` scope")), "{message}");
+                assert!(
+                    message.contains(&format!("has the `{held}` scope")),
+                    "{message}"
+                );
             }
         }
     }
@@ -147,7 +157,10 @@ async fn tokens_through_the_cli_and_the_scope_matrix() {
         .request_raw(Method::GET, "/v1/stats", Some(read), None)
         .await;
     assert_eq!(after.status, 401, "{}", after.text);
-    daemon.get_json("/v1/stats").await.expect(200, "the bootstrap token");
+    daemon
+        .get_json("/v1/stats")
+        .await
+        .expect(200, "the bootstrap token");
 
     // The store and the log hold no secret.
     daemon.terminate().await;
@@ -179,7 +192,10 @@ async fn the_cli_refuses_to_revoke_the_last_admin_token() {
     .await;
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     assert!(stderr.contains("last admin token"), "{stderr}");
-    daemon.get_json("/v1/stats").await.expect(200, "still works");
+    daemon
+        .get_json("/v1/stats")
+        .await
+        .expect(200, "still works");
 
     // A read token cannot manage tokens: 403 from the CLI, naming the scope.
     let created = daemon

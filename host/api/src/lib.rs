@@ -89,10 +89,10 @@ mod webhooks;
 mod tests;
 
 use axum::Router;
+use axum::handler::Handler;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::handler::Handler;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use axum::{Json, extract::State};
 use hookline_engine::{Engine, Stats, TokenScope};
@@ -196,7 +196,12 @@ fn routes() -> Vec<Route> {
     use Verb::{Delete, Get, Patch, Post};
     vec![
         route(Post, "/v1/events", Scope(Ingest), events::ingest_one),
-        route(Post, "/v1/events/batch", Scope(Ingest), events::ingest_batch),
+        route(
+            Post,
+            "/v1/events/batch",
+            Scope(Ingest),
+            events::ingest_batch,
+        ),
         route(Get, "/v1/webhooks", Scope(Read), webhooks::list),
         route(Post, "/v1/webhooks", Scope(Admin), webhooks::create),
         route(Get, "/v1/webhooks/{id}", Scope(Read), webhooks::show),
@@ -208,8 +213,18 @@ fn routes() -> Vec<Route> {
             Scope(Admin),
             webhooks::rotate_secret,
         ),
-        route(Post, "/v1/webhooks/{id}/pause", Scope(Admin), webhooks::pause),
-        route(Post, "/v1/webhooks/{id}/resume", Scope(Admin), webhooks::resume),
+        route(
+            Post,
+            "/v1/webhooks/{id}/pause",
+            Scope(Admin),
+            webhooks::pause,
+        ),
+        route(
+            Post,
+            "/v1/webhooks/{id}/resume",
+            Scope(Admin),
+            webhooks::resume,
+        ),
         route(Get, "/v1/deliveries", Scope(Read), deliveries::list),
         route(Get, "/v1/deliveries/{id}", Scope(Read), deliveries::show),
         route(

@@ -1513,8 +1513,14 @@ async fn every_route_checks_its_scope() {
                 let Access::Scope(needed) = route.access else {
                     panic!("{name}: only a scoped route refuses a valid token")
                 };
-                assert!(message.contains(&format!("the `{needed}` scope")), "{message}");
-                assert!(message.contains(&format!("has the `{scope}` scope")), "{message}");
+                assert!(
+                    message.contains(&format!("the `{needed}` scope")),
+                    "{message}"
+                );
+                assert!(
+                    message.contains(&format!("has the `{scope}` scope")),
+                    "{message}"
+                );
                 assert!(!message.contains(secret.as_str()), "{message}");
             }
             checked += 1;
@@ -1524,7 +1530,12 @@ async fn every_route_checks_its_scope() {
     // The disjoint pair, spelled out.
     let read = &tokens[1].1;
     let a = h
-        .send(h.http.post(h.url("/v1/events")).bearer_auth(read).json(&task_event(None)))
+        .send(
+            h.http
+                .post(h.url("/v1/events"))
+                .bearer_auth(read)
+                .json(&task_event(None)),
+        )
         .await;
     let e = a.error(StatusCode::FORBIDDEN, "insufficient_scope");
     assert!(e["message"].as_str().unwrap().contains("`ingest`"), "{e:#}");
@@ -1534,7 +1545,12 @@ async fn every_route_checks_its_scope() {
     );
     let ingest = &tokens[0].1;
     let a = h
-        .send(h.http.post(h.url("/v1/events")).bearer_auth(ingest).json(&task_event(None)))
+        .send(
+            h.http
+                .post(h.url("/v1/events"))
+                .bearer_auth(ingest)
+                .json(&task_event(None)),
+        )
         .await;
     assert_eq!(a.status, StatusCode::ACCEPTED, "{:#}", a.json);
     h.stop().await;
@@ -1555,7 +1571,10 @@ async fn tokens_are_created_listed_revoked_and_stored_hashed() {
     let who = h
         .send(h.http.get(h.url("/v1/whoami")).bearer_auth(&secret))
         .await;
-    assert_eq!(who.json, json!({"id": id, "name": "console", "scope": "read"}));
+    assert_eq!(
+        who.json,
+        json!({"id": id, "name": "console", "scope": "read"})
+    );
     let me = h.get("/v1/whoami").await;
     assert_eq!(me.json["id"], "tok_bootstrap");
     assert_eq!(me.json["scope"], "admin");
@@ -1570,10 +1589,20 @@ async fn tokens_are_created_listed_revoked_and_stored_hashed() {
     assert!(console.get("secret").is_none());
 
     // Bad requests name the field.
-    let a = h.post("/v1/tokens", &json!({"name": "", "scope": "read"})).await;
-    assert_eq!(a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"], "name");
-    let a = h.post("/v1/tokens", &json!({"name": "x", "scope": "root"})).await;
-    assert_eq!(a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"], "scope");
+    let a = h
+        .post("/v1/tokens", &json!({"name": "", "scope": "read"}))
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "name"
+    );
+    let a = h
+        .post("/v1/tokens", &json!({"name": "x", "scope": "root"}))
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "scope"
+    );
 
     // The store holds the digest only.
     let db = std::fs::read(h.store.db_path()).unwrap_or_default();
@@ -1594,7 +1623,11 @@ async fn tokens_are_created_listed_revoked_and_stored_hashed() {
 
     // Revoked: refused from the next request on.
     let a = h
-        .send(h.http.delete(h.url(&format!("/v1/tokens/{id}"))).bearer_auth(TOKEN))
+        .send(
+            h.http
+                .delete(h.url(&format!("/v1/tokens/{id}")))
+                .bearer_auth(TOKEN),
+        )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
     let a = h
@@ -1602,7 +1635,11 @@ async fn tokens_are_created_listed_revoked_and_stored_hashed() {
         .await;
     a.error(StatusCode::UNAUTHORIZED, "unauthorized");
     let a = h
-        .send(h.http.delete(h.url(&format!("/v1/tokens/{id}"))).bearer_auth(TOKEN))
+        .send(
+            h.http
+                .delete(h.url(&format!("/v1/tokens/{id}")))
+                .bearer_auth(TOKEN),
+        )
         .await;
     a.error(StatusCode::NOT_FOUND, "not_found");
     h.stop().await;
@@ -1612,10 +1649,17 @@ async fn tokens_are_created_listed_revoked_and_stored_hashed() {
 async fn the_last_admin_token_cannot_be_revoked() {
     let h = Harness::start().await;
     let a = h
-        .send(h.http.delete(h.url("/v1/tokens/tok_bootstrap")).bearer_auth(TOKEN))
+        .send(
+            h.http
+                .delete(h.url("/v1/tokens/tok_bootstrap"))
+                .bearer_auth(TOKEN),
+        )
         .await;
     let e = a.error(StatusCode::CONFLICT, "invalid_state");
-    assert!(e["message"].as_str().unwrap().contains("last admin token"), "{e:#}");
+    assert!(
+        e["message"].as_str().unwrap().contains("last admin token"),
+        "{e:#}"
+    );
     // With a second admin, the first can go; then the second is the last.
     let second = h
         .post("/v1/tokens", &json!({"name": "ops", "scope": "admin"}))
@@ -1623,14 +1667,22 @@ async fn the_last_admin_token_cannot_be_revoked() {
     let secret = second.json["secret"].as_str().unwrap().to_owned();
     let id = second.json["id"].as_str().unwrap().to_owned();
     let a = h
-        .send(h.http.delete(h.url("/v1/tokens/tok_bootstrap")).bearer_auth(&secret))
+        .send(
+            h.http
+                .delete(h.url("/v1/tokens/tok_bootstrap"))
+                .bearer_auth(&secret),
+        )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
     h.get("/v1/stats")
         .await
         .error(StatusCode::UNAUTHORIZED, "unauthorized");
     let a = h
-        .send(h.http.delete(h.url(&format!("/v1/tokens/{id}"))).bearer_auth(&secret))
+        .send(
+            h.http
+                .delete(h.url(&format!("/v1/tokens/{id}")))
+                .bearer_auth(&secret),
+        )
         .await;
     a.error(StatusCode::CONFLICT, "invalid_state");
     // A restart with the same bootstrap token keeps it revoked.

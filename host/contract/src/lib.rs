@@ -70,7 +70,9 @@ pub use delivery::{
 pub use event::ResourceInfo;
 pub use scheme::{ParseSchemeError, Scheme, SchemeName};
 pub use stream::{DeliveryChange, EngineEvent, StreamEvent, StreamSnapshot, WebhookChange};
-pub use token::{CreateToken, CreatedToken, TokenList, TokenScope, TokenView, UnknownScope, WhoAmI};
+pub use token::{
+    CreateToken, CreatedToken, TokenList, TokenScope, TokenView, UnknownScope, WhoAmI,
+};
 pub use webhook::{
     BreakerState, RotateSecretRequest, WebhookHealth, WebhookList, WebhookPatch, WebhookSource,
     WebhookSpec, WebhookStateName, WebhookView, WebhookWithSecret,

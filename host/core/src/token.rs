@@ -107,8 +107,8 @@ impl fmt::Debug for TokenSecret {
 pub fn prefix_scope(secret: &str) -> Option<TokenScope> {
     let rest = secret.strip_prefix("hl_")?;
     let (scope, random) = rest.split_once('_')?;
-    let well_formed = random.len() == 2 * SECRET_RANDOM_BYTES
-        && random.bytes().all(|b| b.is_ascii_hexdigit());
+    let well_formed =
+        random.len() == 2 * SECRET_RANDOM_BYTES && random.bytes().all(|b| b.is_ascii_hexdigit());
     well_formed.then(|| scope.parse().ok()).flatten()
 }
 

@@ -92,9 +92,9 @@ mod fair;
 pub mod http;
 pub mod metrics;
 pub mod ssrf;
-mod tokens;
 #[cfg(test)]
 mod tests;
+mod tokens;
 pub mod types;
 mod webhooks;
 
@@ -118,10 +118,10 @@ use hookline_core::transform::Transformer;
 use hookline_store::{ClaimCap, ClaimRequest, ClaimShares, Store, StoreError};
 
 pub use clock::Clock;
-pub use hookline_store::BootstrapToken;
-pub use tokens::LAST_USED_WRITE_INTERVAL_MS;
 use fair::FairPool;
+pub use hookline_store::BootstrapToken;
 pub use metrics::Metrics;
+pub use tokens::LAST_USED_WRITE_INTERVAL_MS;
 pub use types::*;
 use webhooks::{Defaults, Health, Registry, Runtime};
 

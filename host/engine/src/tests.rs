@@ -444,7 +444,10 @@ async fn stored_last_use(f: &Fixture, id: &str, want: Option<Millis>) {
     let give_up = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let tokens = f._store.store().list_tokens().await.unwrap();
-        let stored = tokens.iter().find(|t| t.id == id).and_then(|t| t.last_used_at);
+        let stored = tokens
+            .iter()
+            .find(|t| t.id == id)
+            .and_then(|t| t.last_used_at);
         if stored == want {
             return;
         }
@@ -466,16 +469,34 @@ async fn a_token_s_last_use_is_written_at_most_once_a_minute() {
         .unwrap();
     let id = created.token.id.clone();
     let t0 = f.engine.inner.now_ms();
-    assert!(f.engine.authenticate("not a token").await.unwrap().is_none());
+    assert!(
+        f.engine
+            .authenticate("not a token")
+            .await
+            .unwrap()
+            .is_none()
+    );
     for _ in 0..20 {
-        let who = f.engine.authenticate(&created.secret).await.unwrap().unwrap();
-        assert_eq!((who.id.as_str(), who.scope), (id.as_str(), TokenScope::Read));
+        let who = f
+            .engine
+            .authenticate(&created.secret)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (who.id.as_str(), who.scope),
+            (id.as_str(), TokenScope::Read)
+        );
     }
     stored_last_use(&f, &id, Some(t0)).await;
 
     // Used again 30 s later: shown, but not written yet.
     tokio::time::advance(Duration::from_secs(30)).await;
-    f.engine.authenticate(&created.secret).await.unwrap().unwrap();
+    f.engine
+        .authenticate(&created.secret)
+        .await
+        .unwrap()
+        .unwrap();
     f.settle().await;
     stored_last_use(&f, &id, Some(t0)).await;
     let listed = f.engine.list_tokens().await.unwrap();
@@ -484,7 +505,11 @@ async fn a_token_s_last_use_is_written_at_most_once_a_minute() {
 
     // A minute after the last write: written.
     tokio::time::advance(Duration::from_secs(31)).await;
-    f.engine.authenticate(&created.secret).await.unwrap().unwrap();
+    f.engine
+        .authenticate(&created.secret)
+        .await
+        .unwrap()
+        .unwrap();
     stored_last_use(&f, &id, Some(t0 + 61_000)).await;
 
     // Revoked: refused at once (the cache forgets it).
@@ -493,5 +518,11 @@ async fn a_token_s_last_use_is_written_at_most_once_a_minute() {
         .await
         .unwrap();
     f.engine.revoke_token(&id).await.unwrap();
-    assert!(f.engine.authenticate(&created.secret).await.unwrap().is_none());
+    assert!(
+        f.engine
+            .authenticate(&created.secret)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -18,8 +18,7 @@ use hookline_contract::token::{CreatedToken, TokenView, WhoAmI};
 use hookline_core::ids::new_id_at;
 use hookline_core::model::Millis;
 use hookline_core::token::{
-    BOOTSTRAP_TOKEN_ID, TokenDigest, TokenRecord, TokenScope, TokenSecret, check_name,
-    check_scope,
+    BOOTSTRAP_TOKEN_ID, TokenDigest, TokenRecord, TokenScope, TokenSecret, check_name, check_scope,
 };
 use hookline_store::BootstrapToken;
 

@@ -16,8 +16,8 @@ use crate::config::{
     API_TOKEN_ENV, Config, ConfigError, ENCRYPTION_KEY_ENV, StoreKind, Synchronous, process_env,
 };
 use hookline_api::{ApiLimits, router};
-use hookline_engine::BootstrapToken;
 use hookline_core::secret::{SEAL_KEY_LEN, SealKeyError, Sealer};
+use hookline_engine::BootstrapToken;
 use hookline_engine::http::{HttpSender, SenderConfig};
 use hookline_engine::ssrf::NetworkPolicy;
 use hookline_engine::{Engine, EngineConfig, EngineError, WebhookSpec};

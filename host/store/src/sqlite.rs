@@ -73,11 +73,11 @@ use self::writer::{Containment, Msg, Op, WriteFn};
 use crate::{
     BootstrapToken, BoxFuture, ClaimRequest, Store, StoreError, StoreResult, WebhookStateChange,
 };
-use hookline_core::token::{TokenDigest, TokenRecord};
 use hookline_core::model::{
     AttemptRecord, DeliveryDetail, DeliveryFilter, DeliveryJob, DeliverySummary, IngestOutcome,
     Millis, NewEvent, Page, StoreStats, WebhookRecord, WebhookState,
 };
+use hookline_core::token::{TokenDigest, TokenRecord};
 
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -571,7 +571,9 @@ fn tokens_table(items: &[TokenView]) -> String {
                 t.id.clone(),
                 t.scope.to_string(),
                 time(t.created_at),
-                t.last_used_at.map(time).unwrap_or_else(|| "never".to_owned()),
+                t.last_used_at
+                    .map(time)
+                    .unwrap_or_else(|| "never".to_owned()),
                 t.name.clone(),
             ]
         })

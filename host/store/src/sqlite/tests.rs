@@ -1868,7 +1868,11 @@ async fn tokens_are_found_by_digest_revoked_and_the_last_admin_kept() {
     );
     let found = store.find_token(boot.digest).await.unwrap().unwrap();
     assert_eq!(found.id, BOOTSTRAP_TOKEN_ID);
-    assert_eq!(found.scope, TokenScope::Admin, "the bootstrap token is admin");
+    assert_eq!(
+        found.scope,
+        TokenScope::Admin,
+        "the bootstrap token is admin"
+    );
     assert_eq!(
         store.install_bootstrap_token(boot.clone()).await.unwrap(),
         crate::BootstrapToken::Kept
@@ -1883,14 +1887,23 @@ async fn tokens_are_found_by_digest_revoked_and_the_last_admin_kept() {
         Err(StoreError::Conflict { kind: "token", .. })
     ));
     assert_eq!(store.list_tokens().await.unwrap().len(), 2);
-    assert!(store.find_token(TokenDigest::of("nope")).await.unwrap().is_none());
+    assert!(
+        store
+            .find_token(TokenDigest::of("nope"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // The last admin stays; another admin lets it go.
     let refused = store
         .revoke_token(BOOTSTRAP_TOKEN_ID.to_owned(), T0)
         .await
         .unwrap_err();
-    assert!(refused.to_string().contains("last admin token"), "{refused}");
+    assert!(
+        refused.to_string().contains("last admin token"),
+        "{refused}"
+    );
     store
         .create_token(token("tok_admin", TokenScope::Admin))
         .await
@@ -1923,7 +1936,10 @@ async fn tokens_are_found_by_digest_revoked_and_the_last_admin_kept() {
 
     // Last use: only ever later.
     store
-        .touch_tokens(vec![("tok_read".into(), T0 + 50), ("tok_read".into(), T0 + 10)])
+        .touch_tokens(vec![
+            ("tok_read".into(), T0 + 50),
+            ("tok_read".into(), T0 + 10),
+        ])
         .await
         .unwrap();
     let read = store.find_token(read.digest).await.unwrap().unwrap();

@@ -125,10 +125,7 @@ pub(super) fn touch(ctx: &mut WriteCtx, used: Vec<(String, Millis)>) -> Outcome<
     Ok(())
 }
 
-pub(super) fn install_bootstrap(
-    ctx: &mut WriteCtx,
-    token: TokenRecord,
-) -> Outcome<BootstrapToken> {
+pub(super) fn install_bootstrap(ctx: &mut WriteCtx, token: TokenRecord) -> Outcome<BootstrapToken> {
     let conn = &ctx.conn;
     let stored: Option<(Vec<u8>, Option<Millis>)> = conn
         .prepare_cached("SELECT digest, revoked_at FROM api_tokens WHERE id = ?1")?
@@ -138,11 +135,14 @@ pub(super) fn install_bootstrap(
     let same = |digest: &[u8]| TokenDigest::from_slice(digest) == Some(wanted);
     match stored {
         None => {
-            insert(conn, &TokenRecord {
-                id: BOOTSTRAP_TOKEN_ID.to_owned(),
-                scope: TokenScope::Admin,
-                ..token
-            })?;
+            insert(
+                conn,
+                &TokenRecord {
+                    id: BOOTSTRAP_TOKEN_ID.to_owned(),
+                    scope: TokenScope::Admin,
+                    ..token
+                },
+            )?;
             Ok(BootstrapToken::Created)
         }
         Some((digest, Some(_))) if same(&digest) => Ok(BootstrapToken::Revoked),
