@@ -11,7 +11,8 @@
 //! Errors are always JSON, `{"error": {"code", "message", "field"?}}` ([`ErrorBody`]), with
 //! the status the code implies: the engine's errors ([`hookline_engine::EngineError::code`]),
 //! and the API's own (`unauthorized`, `malformed_json`, `unsupported_media_type`,
-//! `payload_too_large`, `not_found`, `method_not_allowed`). Request bodies are read by the
+//! `payload_too_large`, `not_found`, `method_not_allowed`, `insufficient_scope`). A saturated
+//! store writer answers `503 overloaded` with `Retry-After` (nothing was stored). Request bodies are read by the
 //! API's own extractor, never axum's, so no plain-text rejection ever reaches a client.
 //!
 //! The wire types re-exported here ([`EventAccepted`], [`BatchAccepted`], [`WebhookList`],

@@ -249,6 +249,10 @@ pub enum EngineError {
     /// Storage is full: nothing new is accepted, nothing accepted is lost.
     #[error("storage is full: {0}")]
     StoreFull(String),
+    /// The store's writer is saturated: this was refused, nothing was stored; try again
+    /// shortly (the API answers 503 with `Retry-After`).
+    #[error("{0}")]
+    Overloaded(String),
     /// The store failed.
     #[error("store: {0}")]
     Store(StoreError),
@@ -289,6 +293,7 @@ impl EngineError {
             EngineError::Secret(_) => "secret_error",
             EngineError::ShuttingDown => "shutting_down",
             EngineError::StoreFull(_) => "storage_full",
+            EngineError::Overloaded(_) => "overloaded",
             EngineError::Store(_) => "store_error",
             EngineError::VersionMismatch { .. } => "precondition_failed",
             EngineError::EditConflict { .. } => "edit_conflict",
@@ -321,6 +326,7 @@ impl From<StoreError> for EngineError {
             StoreError::InvalidState(m) => EngineError::InvalidState(m),
             StoreError::Full(m) => EngineError::StoreFull(m),
             StoreError::Closed => EngineError::ShuttingDown,
+            busy @ StoreError::Busy { .. } => EngineError::Overloaded(busy.to_string()),
             StoreError::VersionMismatch {
                 id,
                 expected,

@@ -85,6 +85,18 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("the store is closed")]
     Closed,
+    /// The writer is saturated: so many rows wait to be written that new events are refused
+    /// (nothing was written) rather than queued without bound. Try again shortly.
+    #[error(
+        "the store is saturated: {queued} rows are waiting to be written (at most {limit} \
+         queue); nothing was stored, try again shortly"
+    )]
+    Busy {
+        /// Rows (roughly) queued for the writer when this was refused.
+        queued: usize,
+        /// The most the queue takes before refusing new events.
+        limit: usize,
+    },
     /// A compare-and-set write found the webhook at another version than expected (someone
     /// else changed it since it was read); nothing was written.
     #[error("webhook `{id}` is at version {actual}, not the expected version {expected}")]
@@ -168,7 +180,8 @@ pub struct ClaimCap {
 
 /// Durable storage. All methods are safe to call concurrently.
 pub trait Store: Send + Sync + 'static {
-    /// Stores events and their deliveries; durable when it returns. Events whose idempotency
+    /// Stores events and their deliveries; durable when it returns. Refused with
+    /// [`StoreError::Busy`] (nothing written) when the writer's queue is full. Events whose idempotency
     /// key was seen before create nothing and report the first result. One outcome per
     /// event, in order.
     fn ingest(&self, events: Vec<NewEvent>) -> BoxFuture<'_, StoreResult<Vec<IngestOutcome>>>;

@@ -1957,3 +1957,88 @@ async fn tokens_are_found_by_digest_revoked_and_the_last_admin_kept() {
         .collect();
     assert_eq!(ids, ["tok_admin", "tok_bootstrap", "tok_read"]);
 }
+
+/// Holds the writer until `held` gets a message (or its sender is dropped).
+fn hold_the_writer(
+    _: &mut super::writer::WriteCtx,
+    held: std::sync::mpsc::Receiver<()>,
+) -> super::codec::Outcome<()> {
+    let _ = held.recv();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_writer_queue_refuses_ingest_and_loses_nothing_accepted() {
+    use hookline_test_support::{DEFAULT_DEADLINE, eventually};
+    let dir = TempDir::new("sqlite-busy");
+    let opts = SqliteOptions {
+        max_queued_rows: 20,
+        ..SqliteOptions::default()
+    };
+    let store = Arc::new(SqliteStore::open(&db(&dir), opts).unwrap());
+    store.create_webhook(webhook("a")).await.unwrap();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let blocker = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.write(held, 1, hold_the_writer).await })
+    };
+    // Nine events of two rows each fit beside the held command (1 + 9 × 2 = 19 ≤ 20).
+    let mut accepted = Vec::new();
+    for i in 0..9 {
+        let sender = Arc::clone(&store);
+        accepted.push(tokio::spawn(async move {
+            sender.ingest(vec![event(T0 + i, None, &["a"])]).await
+        }));
+        let want = 1 + 2 * (i as usize + 1);
+        eventually("the ingest queued", DEFAULT_DEADLINE, || async {
+            let queued = store_queued(&store);
+            match queued == want {
+                true => Ok(()),
+                false => Err(format!("{queued} rows queued, not {want}")),
+            }
+        })
+        .await;
+    }
+    let refused = store
+        .ingest(vec![event(T0 + 100, None, &["a"])])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            StoreError::Busy {
+                queued: 19,
+                limit: 20
+            }
+        ),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("try again"), "{refused}");
+    // The engine's own writes are never refused: they queue.
+    let own = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.release_all().await })
+    };
+    eventually("the release queued", DEFAULT_DEADLINE, || async {
+        (store_queued(&store) == 20).then_some(())
+    })
+    .await;
+
+    release.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+    own.await.unwrap().unwrap();
+    for task in accepted {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(store.stats(T0).await.unwrap().events, 9);
+    assert_eq!(store.queued_rows(), 0);
+    // Room again.
+    store
+        .ingest(vec![event(T0 + 200, None, &["a"])])
+        .await
+        .unwrap();
+}
+
+fn store_queued(store: &SqliteStore) -> usize {
+    store.queued_rows()
+}
