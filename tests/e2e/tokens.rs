@@ -209,3 +209,40 @@ async fn the_cli_refuses_to_revoke_the_last_admin_token() {
     assert!(stderr.contains("insufficient_scope"), "{stderr}");
     assert!(stderr.contains("`admin` scope"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_is_echoed_and_in_the_daemon_s_log() {
+    use hookline_test_support::wait::{DEFAULT_DEADLINE, eventually};
+    let daemon = Daemon::start(DaemonConfig::new().set("log", "level", "\"debug\"")).await;
+    let http = reqwest::Client::new();
+    let response = http
+        .get(format!("{}/v1/stats", daemon.url()))
+        .bearer_auth("hl_read_forged")
+        .header("x-request-id", "e2e-trace-7")
+        .send()
+        .await
+        .expect("the daemon answers");
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["x-request-id"], "e2e-trace-7");
+    // The refusal is logged inside the request's span, with its id.
+    eventually(
+        "the refusal logged with the request id",
+        DEFAULT_DEADLINE,
+        || async {
+            let log = daemon.log();
+            let line = log
+                .lines()
+                .find(|l| l.contains("refused an API request with an invalid token"))
+                .map(str::to_owned);
+            match line {
+                Some(line) if line.contains("e2e-trace-7") => Ok(()),
+                Some(line) => Err(format!("logged without the id: {line}")),
+                None => Err("not logged yet".to_owned()),
+            }
+        },
+    )
+    .await;
+    let answer = daemon.get_json("/v1/stats").await;
+    let id = answer.headers["x-request-id"].to_str().unwrap();
+    assert!(id.starts_with("req_"), "{id}");
+}

@@ -38,6 +38,10 @@
 //! | `GET /v1/whoami` | any | [`WhoAmI`](hookline_engine::WhoAmI): the token's id, name and scope |
 //! | `GET /healthz`, `/readyz` | none | liveness, readiness |
 //!
+//! Every answer carries `x-request-id`: the client's own (1 to 128 visible ASCII
+//! characters) or a new `req_…` id; what the daemon logs while serving the request is in a
+//! `request` span with that id.
+//!
 //! Webhook changes are compare-and-set. Every webhook has a `version` (1 at creation, one
 //! more with each change), shown in its JSON and as a strong `ETag` (`"7"`) on every answer
 //! that carries one webhook: `GET`, create, `PATCH`, rotate-secret, pause and resume.
@@ -82,6 +86,7 @@ mod deliveries;
 mod error;
 mod events;
 mod extract;
+mod request_id;
 mod stream;
 mod tokens;
 mod webhooks;
@@ -104,6 +109,7 @@ pub use hookline_contract::api::{
 };
 pub use hookline_contract::stream::StreamSnapshot;
 pub use hookline_contract::webhook::{RotateSecretRequest, WebhookList};
+pub use request_id::REQUEST_ID;
 
 use auth::{Access, Gate};
 use error::ApiError;
@@ -271,6 +277,8 @@ pub fn router(engine: Engine, limits: ApiLimits) -> Router {
     app.fallback(not_found)
         // After every route: it replaces the default 405 of the routes present.
         .method_not_allowed_fallback(method_not_allowed)
+        // Outermost: every answer, the fallbacks' and the gate's included, carries the id.
+        .layer(middleware::from_fn(request_id::with_request_id))
         .with_state(state)
 }
 

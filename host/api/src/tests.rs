@@ -1697,3 +1697,65 @@ async fn the_last_admin_token_cannot_be_revoked() {
         .error(StatusCode::UNAUTHORIZED, "unauthorized");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let h = Harness::start().await;
+    let a = h.get("/v1/stats").await;
+    let id = a.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert!(id.starts_with("req_") && id.len() > 10, "{id}");
+    let b = h.get("/v1/stats").await;
+    assert_ne!(
+        b.headers["x-request-id"],
+        id.as_str(),
+        "a new id per request"
+    );
+    // Errors too: refused by the gate, or by the router.
+    let a = h.send(h.http.get(h.url("/v1/stats"))).await;
+    assert!(
+        a.headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    let a = h.get("/v1/nowhere").await;
+    assert!(
+        a.headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    // A client's own id comes back; an unusable one is replaced.
+    let a = h
+        .send(
+            h.http
+                .get(h.url("/healthz"))
+                .header("x-request-id", "trace-42/abc"),
+        )
+        .await;
+    assert_eq!(a.headers["x-request-id"], "trace-42/abc");
+    let long = "x".repeat(129);
+    let a = h
+        .send(h.http.get(h.url("/healthz")).header("x-request-id", &long))
+        .await;
+    assert!(
+        a.headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    let a = h
+        .send(
+            h.http
+                .get(h.url("/healthz"))
+                .header("x-request-id", "two words"),
+        )
+        .await;
+    assert!(
+        a.headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    h.stop().await;
+}
