@@ -246,3 +246,81 @@ async fn a_request_id_is_echoed_and_in_the_daemon_s_log() {
     let id = answer.headers["x-request-id"].to_str().unwrap();
     assert!(id.starts_with("req_"), "{id}");
 }
+
+/// Under an ingest flood past what the writer's queue takes, the daemon answers 503
+/// `overloaded` with `Retry-After` instead of queueing without bound, and every event it
+/// acknowledged is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_flood_past_the_writer_queue_is_shed_and_nothing_acknowledged_is_lost() {
+    let receiver = hookline_test_support::receiver::Receiver::start().await;
+    let daemon = Daemon::start(DaemonConfig::new().set("store", "max_queued_rows", "4")).await;
+    daemon
+        .create_webhook(json!({"id": "flood", "url": receiver.url("/flood"), "events": ["task.*"]}))
+        .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/events", daemon.url());
+    let mut tasks = Vec::new();
+    for worker in 0..64 {
+        let (http, url) = (http.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut accepted, mut shed) = (Vec::new(), 0u32);
+            for n in 0..20 {
+                let body = json!({
+                    "type": "task.created",
+                    "id": format!("flood-{worker}-{n}"),
+                    "resource": {"id": "t", "type": "task"},
+                    "data": {"session_id": "s"}
+                });
+                let response = http
+                    .post(&url)
+                    .bearer_auth(TOKEN)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("the daemon answers");
+                match response.status().as_u16() {
+                    202 => accepted.push(format!("flood-{worker}-{n}")),
+                    503 => {
+                        assert_eq!(response.headers()["retry-after"], "1");
+                        let error: Value = response.json().await.expect("an error body");
+                        assert_eq!(error["error"]["code"], "overloaded", "{error}");
+                        shed += 1;
+                    }
+                    other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
+                }
+            }
+            (accepted, shed)
+        }));
+    }
+    let (mut accepted, mut shed) = (Vec::new(), 0);
+    for task in tasks {
+        let (a, s) = task.await.expect("a flood worker");
+        accepted.extend(a);
+        shed += s;
+    }
+    assert!(
+        shed > 0,
+        "the flood was never shed ({} accepted)",
+        accepted.len()
+    );
+    assert!(!accepted.is_empty());
+    let rss_kib = std::fs::read_to_string(format!("/proc/{}/status", daemon.pid()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .unwrap_or_default();
+    eprintln!(
+        "flood: {} accepted, {shed} shed with 503; daemon RSS {rss_kib} KiB",
+        accepted.len()
+    );
+    // Every acknowledged event is stored, and nothing refused was.
+    let stats = daemon.get_json("/v1/stats").await.expect(200, "stats");
+    assert_eq!(
+        stats["store"]["events"].as_u64(),
+        Some(accepted.len() as u64),
+        "{stats:#}"
+    );
+}

@@ -330,6 +330,8 @@ fn open_store(config: &Config) -> Result<Arc<SqliteStore>, DaemonError> {
                     Synchronous::Full => sqlite::Synchronous::Full,
                     Synchronous::Normal => sqlite::Synchronous::Normal,
                 },
+                max_queued_rows: usize::try_from(config.store.max_queued_rows)
+                    .unwrap_or(usize::MAX),
                 ..SqliteOptions::default()
             },
         )?),
