@@ -194,3 +194,81 @@ async fn the_console_shows_deliveries_retries_a_failure_and_pauses_a_webhook() {
         "the alternate screen was left: {screen}"
     );
 }
+
+/// A `read` token: the console shows the daemon, its actions are disabled and it says why;
+/// an `ingest` token is refused at start with a message naming its scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_with_a_read_token_disables_actions_and_refuses_an_ingest_token() {
+    let receiver = Receiver::start().await;
+    receiver.script("/bad", vec![Reply::Status(400)]);
+    let daemon = Daemon::start(DaemonConfig::new()).await;
+    daemon
+        .create_webhook(json!({"id": "bad", "url": receiver.url("/bad"), "events": ["task.*"]}))
+        .await;
+    daemon
+        .emit(json!({
+            "type": "task.completed",
+            "resource": {"id": "task-1", "type": "task"},
+            "data": {"session_id": "s1", "status": "completed"},
+        }))
+        .await;
+    daemon.wait_settled("bad", 1).await;
+
+    let mut files = Vec::new();
+    for scope in ["read", "ingest"] {
+        let created = daemon
+            .post_json(
+                "/v1/tokens",
+                &json!({"name": format!("{scope}-console"), "scope": scope}),
+            )
+            .await
+            .expect(201, "create a token");
+        let file = daemon.dir().join(format!("{scope}-token"));
+        std::fs::write(&file, created["secret"].as_str().unwrap()).expect("write the token");
+        files.push(file);
+    }
+    let console = |file: &Path| {
+        format!(
+            "{} --daemon {} --token-file {}; echo \"console exited with $?\"; sleep 60",
+            shell_quote(&bin_path("hookline-console")),
+            daemon.url(),
+            shell_quote(file),
+        )
+    };
+
+    let tmux = Tmux::start(&console(&files[0]));
+    tmux.wait_for(&["● live", "[read-only: token scope]", "bad"])
+        .await;
+    tmux.keys(&["4"]);
+    tmux.wait_for(&["Failures by error kind", "http_status"])
+        .await;
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["Enter opens · Esc back to groups"]).await;
+    tmux.keys(&["r"]);
+    tmux.wait_for(&["disabled: the token `read-console` has the `read` scope"])
+        .await;
+    tmux.keys(&["?"]);
+    tmux.wait_for(&["read-only (the token `read-console` has the `read` scope)"])
+        .await;
+    // Nothing was retried.
+    assert_eq!(receiver.requests_to("/bad").len(), 1);
+    // Escape and `q` apart: together a terminal reads them as Alt-q.
+    tmux.keys(&["Escape"]);
+    eventually("the help to close", DEFAULT_DEADLINE, || async {
+        let screen = tmux.screen();
+        match screen.contains("Keys (? or Esc closes)") {
+            true => Err(screen),
+            false => Ok(()),
+        }
+    })
+    .await;
+    tmux.keys(&["q"]);
+    tmux.wait_for(&["console exited with 0"]).await;
+    drop(tmux);
+
+    let tmux = Tmux::start(&console(&files[1]));
+    let screen = tmux
+        .wait_for(&["`ingest` scope", "console exited with 1"])
+        .await;
+    assert!(screen.contains("ingest-console"), "{screen}");
+}

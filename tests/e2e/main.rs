@@ -17,3 +17,4 @@ mod sealed;
 mod shutdown;
 mod signatures;
 mod ssrf;
+mod tokens;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use hookline_contract::{
-    DeliveryDetail, DeliverySummary, ErrorBody, Page, WebhookList, WebhookView,
+    DeliveryDetail, DeliverySummary, ErrorBody, Page, WebhookList, WebhookView, WhoAmI,
 };
 
 /// Time allowed for one ordinary request (the stream has none).
@@ -127,6 +127,11 @@ impl Api {
             .await
             .map_err(|e| ApiError::Transport(error_chain(&e.without_url())))?;
         serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode(e.to_string()))
+    }
+
+    /// `GET /v1/whoami`: the token's id, name and scope.
+    pub async fn whoami(&self) -> Result<WhoAmI, ApiError> {
+        Self::json(self.request(reqwest::Method::GET, "/v1/whoami")).await
     }
 
     /// `GET /v1/webhooks`.

@@ -54,6 +54,9 @@ pub struct Options {
     pub url: String,
     /// Hide and refuse actions that change the daemon.
     pub read_only: bool,
+    /// Why the console is read-only when it was not asked to be: the token's scope (from
+    /// `/v1/whoami`), e.g. "the token `console` has the `read` scope". `None`: `--read-only`.
+    pub read_only_reason: Option<String>,
     /// The daemon's `delivery.auto_disable_after_seconds` (not exposed by the API), for the
     /// "near auto-disable" warning; 0 = never.
     pub auto_disable_after_seconds: u64,
@@ -61,11 +64,21 @@ pub struct Options {
     pub color: bool,
 }
 
+impl Options {
+    /// Why actions are disabled, for the status line and the help.
+    pub fn read_only_why(&self) -> &str {
+        self.read_only_reason
+            .as_deref()
+            .unwrap_or("the console was started with --read-only")
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
             url: "http://127.0.0.1:8420".to_owned(),
             read_only: false,
+            read_only_reason: None,
             auto_disable_after_seconds: 432_000,
             color: true,
         }
@@ -969,8 +982,9 @@ impl App {
         if binding.mutates && self.opts.read_only {
             self.set_status(
                 format!(
-                    "{} is disabled: the console was started with --read-only",
-                    binding.label
+                    "{} is disabled: {}",
+                    binding.label,
+                    self.opts.read_only_why()
                 ),
                 true,
             );

@@ -71,6 +71,7 @@ fn real_main(cli: Cli, endpoint: Endpoint) -> anyhow::Result<()> {
         app: Options {
             url: endpoint.url,
             read_only: cli.read_only,
+            read_only_reason: None,
             auto_disable_after_seconds: cli.auto_disable_after,
             color,
         },

@@ -19,6 +19,7 @@ use crate::api::Api;
 use crate::app::{App, Done, Effect, Msg, Options};
 use crate::clock::SystemClock;
 use crate::perf::PerfStats;
+use hookline_contract::{TokenScope, WhoAmI};
 
 /// Shortest time between two frames (about 30 per second).
 pub const FRAME: Duration = Duration::from_millis(33);
@@ -47,13 +48,51 @@ pub enum ConsoleError {
     /// The HTTP client could not be built.
     #[error("{0}")]
     Api(#[from] crate::api::ApiError),
+    /// The token cannot drive a console (an `ingest` token).
+    #[error("{0}")]
+    Token(String),
+}
+
+/// What the token's scope makes of the console's options: a `read` token (or a scope this
+/// build does not know) makes it read-only, saying why; an `ingest` token cannot read
+/// anything, so the console refuses to start. An `admin` token changes nothing.
+pub fn apply_scope(opts: &mut Options, who: &WhoAmI) -> Result<(), ConsoleError> {
+    match who.scope {
+        TokenScope::Admin => Ok(()),
+        TokenScope::Ingest => Err(ConsoleError::Token(format!(
+            "the token `{}` ({}) has the `ingest` scope: it can only post events, and the \
+             console needs a `read` or `admin` token (`hookline tokens create --scope read`)",
+            who.name, who.id
+        ))),
+        _ => {
+            opts.read_only = true;
+            opts.read_only_reason = Some(format!(
+                "the token `{}` has the `{}` scope",
+                who.name, who.scope
+            ));
+            Ok(())
+        }
+    }
+}
+
+/// Asks the daemon which token this is and applies its scope ([`apply_scope`]). A daemon
+/// that cannot say (older, or not reachable yet) leaves the options as they are: the
+/// console shows the connection's state, and the daemon still refuses what the token may
+/// not do.
+async fn check_token(api: &Api, opts: &mut Options) -> Result<(), ConsoleError> {
+    match api.whoami().await {
+        Ok(who) => apply_scope(opts, &who),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Runs the console until `q`, then restores the terminal.
 pub async fn run(opts: RunOptions) -> Result<(), ConsoleError> {
     let api = Api::new(&opts.app.url, opts.token.clone())?;
+    let mut app_opts = opts.app.clone();
+    check_token(&api, &mut app_opts).await?;
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
-    let mut app = App::new(opts.app.clone(), Arc::new(SystemClock));
+    let mut app = App::new(app_opts, Arc::new(SystemClock));
     let mut perf = PerfStats::new();
 
     // `try_init` also installs a panic hook that restores the terminal before the message.

@@ -8,6 +8,9 @@ use hookline_engine::EngineError;
 
 use crate::{ErrorBody, ErrorDetail};
 
+/// `Retry-After` of a 503 `overloaded`, seconds: the writer drains its queue in about that.
+const OVERLOADED_RETRY_AFTER: u32 = 1;
+
 /// An error answer on its way out.
 #[derive(Debug)]
 pub(crate) struct ApiError {
@@ -15,6 +18,11 @@ pub(crate) struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    /// Seconds a client should wait before trying again (`Retry-After`), for 503
+    /// `overloaded`.
+    retry_after: Option<u32>,
+    /// For a 403 `insufficient_scope`: the scope the route needs (`WWW-Authenticate`).
+    scope_needed: Option<hookline_engine::TokenScope>,
 }
 
 impl ApiError {
@@ -24,6 +32,8 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
+            scope_needed: None,
         }
     }
 
@@ -74,6 +84,16 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// 403 `insufficient_scope`: the token is valid but its scope does not cover the route.
+    pub(crate) fn insufficient_scope(
+        needed: hookline_engine::TokenScope,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut err = ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", message);
+        err.scope_needed = Some(needed);
+        err
+    }
+
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
     }
@@ -118,7 +138,9 @@ impl From<EngineError> for ApiError {
             EngineError::Conflict { .. }
             | EngineError::InvalidState(_)
             | EngineError::EditConflict { .. } => StatusCode::CONFLICT,
-            EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            EngineError::ShuttingDown | EngineError::Overloaded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             EngineError::StoreFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             EngineError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             EngineError::Store(_) | EngineError::Secret(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -148,8 +170,10 @@ impl From<EngineError> for ApiError {
         ApiError {
             status,
             code: e.code(),
+            retry_after: matches!(e, EngineError::Overloaded(_)).then_some(OVERLOADED_RETRY_AFTER),
             message,
             field: e.field().map(str::to_owned),
+            scope_needed: None,
         }
     }
 }
@@ -157,6 +181,8 @@ impl From<EngineError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let scope_needed = self.scope_needed;
+        let retry_after = self.retry_after;
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
@@ -169,6 +195,19 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(needed) = scope_needed
+            && let Ok(value) = HeaderValue::from_str(&format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{needed}\""
+            ))
+        {
+            // RFC 6750 §3.1.
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
         }
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             // The body may be left unread; hyper then closes the connection. Say so, or a
@@ -238,4 +277,30 @@ fn push_key(path: &mut String, key: &str) {
         path.push('.');
     }
     path.push_str(key);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saturated_store_is_503_overloaded_with_retry_after() {
+        let busy = hookline_store::StoreError::Busy {
+            queued: 100_001,
+            limit: 100_000,
+        };
+        let err = ApiError::from(EngineError::from(busy));
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.code(), "overloaded");
+        let response = err.into_response();
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "1");
+        // Shutting down is a 503 too, but says nothing about when to come back.
+        let response = ApiError::from(EngineError::ShuttingDown).into_response();
+        assert!(
+            response
+                .headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .is_none()
+        );
+    }
 }

@@ -2,36 +2,46 @@
 //! stream, Prometheus metrics and health probes.
 //!
 //! [`router`] builds the whole API over a running [`Engine`]; the daemon serves it with
-//! `axum::serve`. Every route but `/healthz` and `/v1/openapi.json` needs
-//! `Authorization: Bearer <token>`
-//! ([`ApiAuth`]).
+//! `axum::serve`. Every route but `/healthz`, `/readyz` and `/v1/openapi.json` needs
+//! `Authorization: Bearer <token>`, a token whose scope covers the route (the scope column below): `ingest` the
+//! event routes, `read` every `GET` but the tokens, `admin` everything. No or an unknown
+//! token: 401 `unauthorized`; a token of another scope: 403 `insufficient_scope`, naming the
+//! scope needed and the scope held.
 //!
 //! Errors are always JSON, `{"error": {"code", "message", "field"?}}` ([`ErrorBody`]), with
 //! the status the code implies: the engine's errors ([`hookline_engine::EngineError::code`]),
 //! and the API's own (`unauthorized`, `malformed_json`, `unsupported_media_type`,
-//! `payload_too_large`, `not_found`, `method_not_allowed`). Request bodies are read by the
+//! `payload_too_large`, `not_found`, `method_not_allowed`, `insufficient_scope`). A saturated
+//! store writer answers `503 overloaded` with `Retry-After` (nothing was stored). Request bodies are read by the
 //! API's own extractor, never axum's, so no plain-text rejection ever reaches a client.
 //!
 //! The wire types re-exported here ([`EventAccepted`], [`BatchAccepted`], [`WebhookList`],
 //! [`StreamSnapshot`], …) are what the CLI and the console exchange with the daemon; they are
 //! declared once, in `hookline-contract`.
 //!
-//! | Route | |
-//! |---|---|
-//! | `POST /v1/events` | one [`EventInput`] → 202 [`EventAccepted`] once durable |
-//! | `POST /v1/events/batch` | [`EventBatch`] (at most [`ApiLimits::max_batch`]) → 202 [`BatchAccepted`] (all or nothing) |
-//! | `GET, POST /v1/webhooks` | [`WebhookList`]; [`WebhookSpec`] → 201 [`WebhookWithSecret`] |
-//! | `GET, PATCH, DELETE /v1/webhooks/{id}` | [`WebhookView`]; [`WebhookPatch`]; 204 |
-//! | `POST /v1/webhooks/{id}/rotate-secret` | optional [`RotateSecretRequest`] → [`WebhookWithSecret`] |
-//! | `POST /v1/webhooks/{id}/pause`, `/resume` | [`WebhookView`] |
-//! | `GET /v1/deliveries` | filters as query parameters → [`Page`] of [`DeliverySummary`] |
-//! | `GET /v1/deliveries/{id}` | [`DeliveryDetail`](hookline_core::model::DeliveryDetail) |
-//! | `POST /v1/deliveries/{id}/retry`, `/replay` | 200 / 201 [`DeliverySummary`] |
-//! | `GET /v1/stats` | [`Stats`] |
-//! | `GET /v1/stream` | server-sent events: `snapshot`, `delivery`, `webhook`, `stats` |
-//! | `GET /metrics` | Prometheus text |
-//! | `GET /healthz`, `/readyz` | liveness (no token), readiness |
-//! | `GET /v1/openapi.json` | this API's OpenAPI 3.1 document ([`ApiDoc`], no token) |
+//! | Route | Scope | |
+//! |---|---|---|
+//! | `POST /v1/events` | ingest | one [`EventInput`] → 202 [`EventAccepted`] once durable |
+//! | `POST /v1/events/batch` | ingest | [`EventBatch`] (at most [`ApiLimits::max_batch`]) → 202 [`BatchAccepted`] (all or nothing) |
+//! | `GET /v1/webhooks`, `POST` | read, admin | [`WebhookList`]; [`WebhookSpec`] → 201 [`WebhookWithSecret`] |
+//! | `GET /v1/webhooks/{id}`, `PATCH`, `DELETE` | read, admin | [`WebhookView`]; [`WebhookPatch`]; 204 |
+//! | `POST /v1/webhooks/{id}/rotate-secret` | admin | optional [`RotateSecretRequest`] → [`WebhookWithSecret`] |
+//! | `POST /v1/webhooks/{id}/pause`, `/resume` | admin | [`WebhookView`] |
+//! | `GET /v1/deliveries` | read | filters as query parameters → [`Page`] of [`DeliverySummary`] |
+//! | `GET /v1/deliveries/{id}` | read | [`DeliveryDetail`](hookline_core::model::DeliveryDetail) |
+//! | `POST /v1/deliveries/{id}/retry`, `/replay` | admin | 200 / 201 [`DeliverySummary`] |
+//! | `GET /v1/stats` | read | [`Stats`] |
+//! | `GET /v1/stream` | read | server-sent events: `snapshot`, `delivery`, `webhook`, `stats` |
+//! | `GET /metrics` | read | Prometheus text |
+//! | `GET /v1/tokens`, `POST` | admin | [`TokenList`](hookline_engine::TokenList); [`CreateToken`](hookline_engine::CreateToken) → 201 [`CreatedToken`](hookline_engine::CreatedToken) (the secret, shown once) |
+//! | `DELETE /v1/tokens/{id}` | admin | 200 [`TokenView`](hookline_engine::TokenView); 409 `invalid_state` for the last admin token |
+//! | `GET /v1/whoami` | any | [`WhoAmI`](hookline_engine::WhoAmI): the token's id, name and scope |
+//! | `GET /healthz`, `/readyz` | none | liveness, readiness |
+//! | `GET /v1/openapi.json` | none | this API's OpenAPI 3.1 document ([`ApiDoc`]) |
+//!
+//! Every answer carries `x-request-id`: the client's own (1 to 128 visible ASCII
+//! characters) or a new `req_…` id; what the daemon logs while serving the request is in a
+//! `request` span with that id.
 //!
 //! Webhook changes are compare-and-set. Every webhook has a `version` (1 at creation, one
 //! more with each change), shown in its JSON and as a strong `ETag` (`"7"`) on every answer
@@ -49,11 +59,15 @@
 //! Serving it over a running engine (the daemon does this, with its token from a file):
 //!
 //! ```no_run
-//! use hookline_api::{ApiAuth, ApiLimits, router};
+//! use hookline_api::{ApiLimits, router};
 //! use hookline_engine::Engine;
 //!
 //! async fn serve(engine: Engine, token: &str) -> std::io::Result<()> {
-//!     let app = router(engine, ApiAuth::new(token), ApiLimits::default());
+//!     engine
+//!         .install_bootstrap_token(token, "operator")
+//!         .await
+//!         .map_err(std::io::Error::other)?;
+//!     let app = router(engine, ApiLimits::default());
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8420").await?;
 //!     axum::serve(listener, app).await
 //! }
@@ -74,21 +88,23 @@ mod error;
 mod events;
 mod extract;
 mod openapi;
+mod request_id;
 mod stream;
+mod tokens;
 mod webhooks;
 
 #[cfg(test)]
 mod tests;
 
 use axum::Router;
+use axum::handler::Handler;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use axum::{Json, extract::State};
-use hookline_engine::{Engine, Stats};
+use hookline_engine::{Engine, Stats, TokenScope};
 
-pub use auth::ApiAuth;
 /// The API's own wire types, declared in `hookline-contract` (shared with the console).
 pub use hookline_contract::api::{
     BatchAccepted, ErrorBody, ErrorDetail, EventAccepted, EventBatch, HealthStatus,
@@ -96,7 +112,9 @@ pub use hookline_contract::api::{
 pub use hookline_contract::stream::StreamSnapshot;
 pub use hookline_contract::webhook::{RotateSecretRequest, WebhookList};
 pub use openapi::{ApiDoc, openapi_json};
+pub use request_id::REQUEST_ID;
 
+use auth::{Access, Gate};
 use error::ApiError;
 
 /// Limits on requests.
@@ -125,41 +143,156 @@ struct ApiState {
     limits: ApiLimits,
 }
 
-/// The admin API over `engine`. Every route but `/healthz` and `/v1/openapi.json` checks `auth`.
-pub fn router(engine: Engine, auth: ApiAuth, limits: ApiLimits) -> Router {
-    let state = ApiState { engine, limits };
-    let protected = Router::new()
-        .route("/v1/events", post(events::ingest_one))
-        .route("/v1/events/batch", post(events::ingest_batch))
-        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
-        .route(
-            "/v1/webhooks/{id}",
-            get(webhooks::show)
-                .patch(webhooks::update)
-                .delete(webhooks::delete),
-        )
-        .route(
+/// A route's method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+            Verb::Patch => MethodFilter::PATCH,
+            Verb::Delete => MethodFilter::DELETE,
+        }
+    }
+
+    /// Its name in an OpenAPI document's path item.
+    fn openapi_name(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+        }
+    }
+
+    #[cfg(test)]
+    fn method(self) -> axum::http::Method {
+        use axum::http::Method;
+        match self {
+            Verb::Get => Method::GET,
+            Verb::Post => Method::POST,
+            Verb::Patch => Method::PATCH,
+            Verb::Delete => Method::DELETE,
+        }
+    }
+}
+
+/// One row of the route table: a method and path, what it needs, and its handler.
+struct Route {
+    /// The handler carries the method itself; the OpenAPI document and the scope matrix
+    /// test read it here.
+    verb: Verb,
+    path: &'static str,
+    access: Access,
+    handler: MethodRouter<ApiState>,
+}
+
+fn route<H, T>(verb: Verb, path: &'static str, access: Access, handler: H) -> Route
+where
+    H: Handler<T, ApiState>,
+    T: 'static,
+{
+    Route {
+        verb,
+        path,
+        access,
+        handler: on(verb.filter(), handler),
+    }
+}
+
+/// Every route and the access it needs, in one table: a route exists only as a row here,
+/// so none can be added without saying who may use it. `read` is every `GET` but the
+/// tokens; `ingest` the two event routes; `admin` every change and the tokens.
+fn routes() -> Vec<Route> {
+    use Access::{AnyToken, Public, Scope};
+    use TokenScope::{Admin, Ingest, Read};
+    use Verb::{Delete, Get, Patch, Post};
+    vec![
+        route(Post, "/v1/events", Scope(Ingest), events::ingest_one),
+        route(
+            Post,
+            "/v1/events/batch",
+            Scope(Ingest),
+            events::ingest_batch,
+        ),
+        route(Get, "/v1/webhooks", Scope(Read), webhooks::list),
+        route(Post, "/v1/webhooks", Scope(Admin), webhooks::create),
+        route(Get, "/v1/webhooks/{id}", Scope(Read), webhooks::show),
+        route(Patch, "/v1/webhooks/{id}", Scope(Admin), webhooks::update),
+        route(Delete, "/v1/webhooks/{id}", Scope(Admin), webhooks::delete),
+        route(
+            Post,
             "/v1/webhooks/{id}/rotate-secret",
-            post(webhooks::rotate_secret),
-        )
-        .route("/v1/webhooks/{id}/pause", post(webhooks::pause))
-        .route("/v1/webhooks/{id}/resume", post(webhooks::resume))
-        .route("/v1/deliveries", get(deliveries::list))
-        .route("/v1/deliveries/{id}", get(deliveries::show))
-        .route("/v1/deliveries/{id}/retry", post(deliveries::retry))
-        .route("/v1/deliveries/{id}/replay", post(deliveries::replay))
-        .route("/v1/stats", get(stats))
-        .route("/v1/stream", get(stream::stream))
-        .route("/metrics", get(metrics))
-        .route("/readyz", get(readyz))
-        .route_layer(middleware::from_fn_with_state(auth, auth::require_bearer));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/v1/openapi.json", get(openapi::serve))
-        .merge(protected)
-        .fallback(not_found)
+            Scope(Admin),
+            webhooks::rotate_secret,
+        ),
+        route(
+            Post,
+            "/v1/webhooks/{id}/pause",
+            Scope(Admin),
+            webhooks::pause,
+        ),
+        route(
+            Post,
+            "/v1/webhooks/{id}/resume",
+            Scope(Admin),
+            webhooks::resume,
+        ),
+        route(Get, "/v1/deliveries", Scope(Read), deliveries::list),
+        route(Get, "/v1/deliveries/{id}", Scope(Read), deliveries::show),
+        route(
+            Post,
+            "/v1/deliveries/{id}/retry",
+            Scope(Admin),
+            deliveries::retry,
+        ),
+        route(
+            Post,
+            "/v1/deliveries/{id}/replay",
+            Scope(Admin),
+            deliveries::replay,
+        ),
+        route(Get, "/v1/stats", Scope(Read), stats),
+        route(Get, "/v1/stream", Scope(Read), stream::stream),
+        route(Get, "/metrics", Scope(Read), metrics),
+        route(Get, "/v1/tokens", Scope(Admin), tokens::list),
+        route(Post, "/v1/tokens", Scope(Admin), tokens::create),
+        route(Delete, "/v1/tokens/{id}", Scope(Admin), tokens::revoke),
+        route(Get, "/v1/whoami", AnyToken, tokens::whoami),
+        route(Get, "/healthz", Public, healthz),
+        route(Get, "/readyz", Public, readyz),
+        route(Get, "/v1/openapi.json", Public, openapi::serve),
+    ]
+}
+
+/// The admin API over `engine`, authenticating requests against the engine's API tokens
+/// ([`Engine::authenticate`]; install the daemon's own with
+/// [`Engine::install_bootstrap_token`]). Each route checks the scope the route table gives it.
+pub fn router(engine: Engine, limits: ApiLimits) -> Router {
+    let mut app = Router::new();
+    for row in routes() {
+        let gate = Gate {
+            engine: engine.clone(),
+            access: row.access,
+        };
+        let handler = row
+            .handler
+            .route_layer(middleware::from_fn_with_state(gate, auth::gate));
+        app = app.route(row.path, handler);
+    }
+    let state = ApiState { engine, limits };
+    app.fallback(not_found)
         // After every route: it replaces the default 405 of the routes present.
         .method_not_allowed_fallback(method_not_allowed)
+        // Outermost: every answer, the fallbacks' and the gate's included, carries the id.
+        .layer(middleware::from_fn(request_id::with_request_id))
         .with_state(state)
 }
 

@@ -3,9 +3,11 @@
 //! secret) and checked into the repository as `host/api/openapi.json`. A test fails when the
 //! two differ; `HOOKLINE_BLESS=1 cargo test -p hookline-api openapi` rewrites the file.
 //!
-//! Conventions every operation shares are added in one place ([`Conventions`]): the bearer
-//! security scheme, and the answers any route can give (`401` without a valid token, `500`
-//! and `503`), so no handler can forget them.
+//! Conventions every operation shares are added in one place ([`Conventions`]) from the
+//! route table (`super::routes`), so no handler can forget them: the bearer security scheme
+//! with the scope each route needs (OpenAPI 3.1 lets a requirement of any scheme name roles),
+//! and the answers any route can give (`401` without a valid token, `403` with a token of
+//! another scope, `500`, `503`).
 
 use std::sync::OnceLock;
 
@@ -13,14 +15,12 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::ErrorBody;
-
-/// Routes that need no token.
-const PUBLIC: [&str; 2] = ["/healthz", "/v1/openapi.json"];
+use super::auth::Access;
+use super::{ErrorBody, routes};
 
 /// Answers naming a resource that other operations take as `{id}`: (operation, status,
 /// JSON pointer to the id in its body, the operations it feeds). They become OpenAPI links,
@@ -66,6 +66,10 @@ const LINKS: [(&str, &str, &str, &[&str]); 2] = [
                        that version (else 412).",
     ),
     paths(
+        super::tokens::list,
+        super::tokens::create,
+        super::tokens::revoke,
+        super::tokens::whoami,
         super::events::ingest_one,
         super::events::ingest_batch,
         super::webhooks::list,
@@ -88,13 +92,13 @@ const LINKS: [(&str, &str, &str, &[&str]); 2] = [
         serve,
     ),
     components(schemas(ErrorBody)),
-    security(("bearer" = [])),
     modifiers(&Conventions),
     tags(
         (name = "events", description = "Publishing events: each is stored with one delivery per matching webhook before the answer."),
         (name = "webhooks", description = "Webhook subscriptions: patterns, URL, signing, plugin, limits; changes are compare-and-set."),
         (name = "deliveries", description = "Deliveries and their attempts: list, inspect, retry, replay."),
         (name = "observability", description = "Figures, the live stream and Prometheus metrics."),
+        (name = "tokens", description = "API tokens and their scopes: `ingest` publishes events, `read` sees everything but the tokens, `admin` does everything."),
         (name = "health", description = "Probes for orchestrators."),
         (name = "meta", description = "This document."),
     ),
@@ -114,30 +118,62 @@ impl Modify for Conventions {
                     HttpBuilder::new()
                         .scheme(HttpAuthScheme::Bearer)
                         .description(Some(
-                            "`Authorization: Bearer <token>`: the token the daemon printed and \
-                             wrote to its data directory on first start, or `[server] token`.",
+                            "`Authorization: Bearer <token>`: an API token (`hl_<scope>_…`, \
+                             see `/v1/tokens`), or the daemon's own admin token, printed and \
+                             written to its data directory on first start (or `[server] \
+                             token`). A requirement's roles name the scope a route needs: \
+                             `ingest`, `read` or `admin` (which covers the other two).",
                         ))
                         .build(),
                 ),
             );
+        let table = routes();
         for (path, item) in doc.paths.paths.iter_mut() {
-            let public = PUBLIC.contains(&path.as_str());
-            for op in operations(item) {
-                if !public {
-                    add_error(op, "401", "No token, or not a valid one (`unauthorized`).");
-                }
-                add_error(
-                    op,
-                    "500",
-                    "The store or a secret failed (`store_error`, `secret_error`, \
-                     `internal_error`); the message says what.",
-                );
-                if !public {
-                    add_error(op, "503", "The daemon is shutting down (`shutting_down`).");
-                }
+            for (verb, op) in operations(item) {
+                let access = table
+                    .iter()
+                    .find(|r| r.path == path && r.verb.openapi_name() == verb)
+                    .map(|r| r.access);
+                conventions(op, access);
                 add_links(op);
             }
         }
+    }
+}
+
+/// The security requirement and shared answers of an operation whose route needs `access`
+/// (`None`: documented but not routed, which a test refuses).
+fn conventions(op: &mut Operation, access: Option<Access>) {
+    let requirement = match access {
+        Some(Access::Public) | None => SecurityRequirement::default(),
+        Some(Access::AnyToken) => SecurityRequirement::new("bearer", Vec::<String>::new()),
+        Some(Access::Scope(scope)) => SecurityRequirement::new("bearer", [scope.as_str()]),
+    };
+    op.security = Some(vec![requirement]);
+    if let Some(Access::AnyToken | Access::Scope(_)) = access {
+        add_error(op, "401", "No token, or not a valid one (`unauthorized`).");
+    }
+    if let Some(Access::Scope(scope)) = access {
+        let message = format!(
+            "The token's scope does not cover this route, which needs `{}` \
+             (`insufficient_scope`; the message names the scope needed and the scope held).",
+            scope.as_str()
+        );
+        add_error(op, "403", &message);
+    }
+    add_error(
+        op,
+        "500",
+        "The store or a secret failed (`store_error`, `secret_error`, `internal_error`); the \
+         message says what.",
+    );
+    if !matches!(access, Some(Access::Public)) {
+        add_error(
+            op,
+            "503",
+            "The daemon is shutting down (`shutting_down`), or its store writer is saturated \
+             (`overloaded`, with `Retry-After`: nothing was stored, send it again).",
+        );
     }
 }
 
@@ -164,20 +200,20 @@ fn add_links(op: &mut Operation) {
     }
 }
 
-/// Every operation of a path.
-fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+/// Every operation of a path, with its method's name.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
     [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.patch,
-        &mut item.head,
-        &mut item.options,
-        &mut item.trace,
+        ("get", &mut item.get),
+        ("put", &mut item.put),
+        ("post", &mut item.post),
+        ("delete", &mut item.delete),
+        ("patch", &mut item.patch),
+        ("head", &mut item.head),
+        ("options", &mut item.options),
+        ("trace", &mut item.trace),
     ]
     .into_iter()
-    .filter_map(Option::as_mut)
+    .filter_map(|(verb, op)| op.as_mut().map(|op| (verb, op)))
 }
 
 /// Adds an [`ErrorBody`] answer for `status` unless the operation documents its own.
@@ -290,20 +326,62 @@ mod tests {
     }
 
     #[test]
-    fn the_document_is_openapi_3_1_with_every_route_secured_but_the_probes() {
+    fn every_route_is_documented_with_the_access_its_row_gives() {
         let doc: serde_json::Value = serde_json::from_str(openapi_json()).unwrap();
         assert!(
             doc["openapi"].as_str().unwrap().starts_with("3.1"),
             "{}",
             doc["openapi"]
         );
-        assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]));
         assert_eq!(
             doc["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"
         );
         let paths = doc["paths"].as_object().unwrap();
-        assert!(paths.len() >= 17, "{:?}", paths.keys());
+        let table = routes();
+        // The table and the document list the same operations.
+        let documented: std::collections::BTreeSet<(String, String)> = paths
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |verb| (path.clone(), verb.clone()))
+            })
+            .collect();
+        let routed: std::collections::BTreeSet<(String, String)> = table
+            .iter()
+            .map(|r| (r.path.to_owned(), r.verb.openapi_name().to_owned()))
+            .collect();
+        assert_eq!(
+            documented, routed,
+            "the document and the route table differ"
+        );
+        for row in &table {
+            let op = &paths[row.path][row.verb.openapi_name()];
+            let responses = op["responses"].as_object().unwrap();
+            let what = format!("{} {}", row.verb.openapi_name(), row.path);
+            let (security, needs_token, scope) = match row.access {
+                Access::Public => (serde_json::json!([{}]), false, None),
+                Access::AnyToken => (serde_json::json!([{"bearer": []}]), true, None),
+                Access::Scope(s) => (serde_json::json!([{"bearer": [s.as_str()]}]), true, Some(s)),
+            };
+            assert_eq!(op["security"], security, "{what}");
+            assert_eq!(responses.contains_key("401"), needs_token, "{what}");
+            assert_eq!(responses.contains_key("403"), scope.is_some(), "{what}");
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{what} has no success answer"
+            );
+            // Every error answer is an ErrorBody.
+            for (status, answer) in responses.iter().filter(|(s, _)| !s.starts_with('2')) {
+                assert_eq!(
+                    answer["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{what} {status}"
+                );
+            }
+        }
         let ids: Vec<&str> = paths
             .values()
             .flat_map(|item| item.as_object().unwrap().values())
@@ -327,33 +405,5 @@ mod tests {
                 "parameters": {"id": "$response.body#/webhook/id"},
             })
         );
-        for (path, item) in paths {
-            for (method, op) in item.as_object().unwrap() {
-                let responses = op["responses"].as_object().unwrap();
-                let public = PUBLIC.contains(&path.as_str());
-                assert_eq!(
-                    responses.contains_key("401"),
-                    !public,
-                    "{method} {path}: {responses:?}"
-                );
-                assert_eq!(
-                    op.get("security") == Some(&serde_json::json!([{}])),
-                    public,
-                    "{method} {path}"
-                );
-                assert!(
-                    responses.keys().any(|s| s.starts_with('2')),
-                    "{method} {path} has no success answer"
-                );
-                // Every error answer is an ErrorBody.
-                for (status, answer) in responses.iter().filter(|(s, _)| !s.starts_with('2')) {
-                    assert_eq!(
-                        answer["content"]["application/json"]["schema"]["$ref"],
-                        "#/components/schemas/ErrorBody",
-                        "{method} {path} {status}"
-                    );
-                }
-            }
-        }
     }
 }

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::extract::parse_json;
-use super::{ApiAuth, ApiLimits, EventBatch, StreamSnapshot, router};
+use super::{ApiLimits, EventBatch, StreamSnapshot, router};
 use hookline_core::secret::Sealer;
 use hookline_engine::http::{HttpSender, SenderConfig};
 use hookline_engine::ssrf::NetworkPolicy;
@@ -68,9 +68,12 @@ async fn serve(store: &TempStore, exclusive: bool) -> (Engine, String, Cancellat
     let engine = Engine::start(store.dyn_store(), sender, Sealer::from_bytes(&[7; 32]), cfg)
         .await
         .unwrap();
+    engine
+        .install_bootstrap_token(TOKEN, "test operator")
+        .await
+        .unwrap();
     let app = router(
         engine.clone(),
-        ApiAuth::new(TOKEN),
         ApiLimits {
             max_request_bytes: MAX_REQUEST_BYTES,
             max_batch: MAX_BATCH,
@@ -225,7 +228,7 @@ fn task_event(id: Option<&str>) -> Value {
 }
 
 #[tokio::test]
-async fn every_route_but_healthz_needs_the_token() {
+async fn every_route_but_the_probes_needs_a_token() {
     let h = Harness::start().await;
 
     let a = h.send(h.http.get(h.url("/v1/stats"))).await;
@@ -246,8 +249,9 @@ async fn every_route_but_healthz_needs_the_token() {
         "/v1/webhooks",
         "/v1/deliveries",
         "/metrics",
-        "/readyz",
         "/v1/stream",
+        "/v1/tokens",
+        "/v1/whoami",
     ] {
         let a = h.send(h.http.get(h.url(path))).await;
         a.error(StatusCode::UNAUTHORIZED, "unauthorized");
@@ -265,7 +269,8 @@ async fn every_route_but_healthz_needs_the_token() {
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.json, json!({"status": "ok"}));
 
-    let a = h.get("/readyz").await;
+    // An orchestrator's probe holds no token.
+    let a = h.send(h.http.get(h.url("/readyz"))).await;
     assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
 
     let response = h
@@ -1545,5 +1550,320 @@ async fn url_credentials_and_sensitive_headers_are_sealed_at_rest_and_redacted_i
         .unwrap();
     assert!(stored.url.starts_with("v1:aesgcm:"), "{}", stored.url);
     assert!(stored.headers["Authorization"].starts_with("v1:aesgcm:"));
+    h.stop().await;
+}
+
+/// A token of `scope` created through the engine; returns its secret.
+async fn token_of(h: &Harness, scope: hookline_engine::TokenScope) -> String {
+    h.engine
+        .create_token(&format!("{scope} test"), scope)
+        .await
+        .unwrap()
+        .secret
+}
+
+/// The status of `verb path` with `token` (a JSON `{}` body on writes); the body is not read
+/// (the stream never ends).
+async fn status_of(h: &Harness, route: &super::Route, token: Option<&str>) -> (StatusCode, Value) {
+    let path = route.path.replace("{id}", "no-such-id");
+    let mut request = h.http.request(route.verb.method(), h.url(&path));
+    if route.verb != super::Verb::Get {
+        request = request.json(&json!({}));
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let json = match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => response.json().await.unwrap(),
+        _ => Value::Null,
+    };
+    (status, json)
+}
+
+/// The scope matrix, route by route from the route table itself: every route refuses a
+/// request without a token (but the probes), and answers each scope's token either past
+/// the gate (any status but 401 and 403) or 403 `insufficient_scope` naming both scopes.
+#[tokio::test]
+async fn every_route_checks_its_scope() {
+    use super::auth::{Access, permits};
+    use hookline_engine::TokenScope;
+    let h = Harness::start().await;
+    let tokens = [
+        (TokenScope::Ingest, token_of(&h, TokenScope::Ingest).await),
+        (TokenScope::Read, token_of(&h, TokenScope::Read).await),
+        (TokenScope::Admin, token_of(&h, TokenScope::Admin).await),
+    ];
+    let mut checked = 0;
+    for route in super::routes() {
+        let name = format!("{:?} {}", route.verb, route.path);
+        let (status, json) = status_of(&h, &route, None).await;
+        match route.access {
+            Access::Public => assert_eq!(status, StatusCode::OK, "{name}"),
+            _ => assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {json:#}"),
+        }
+        let (status, _) = status_of(&h, &route, Some("hl_read_not-a-token")).await;
+        if route.access != Access::Public {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
+        }
+        for (scope, secret) in &tokens {
+            let (status, json) = status_of(&h, &route, Some(secret)).await;
+            if permits(route.access, *scope) {
+                assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                    "{name} with a {scope} token: {status}"
+                );
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{name} with a {scope} token");
+                assert_eq!(json["error"]["code"], "insufficient_scope", "{json:#}");
+                let message = json["error"]["message"].as_str().unwrap();
+                let Access::Scope(needed) = route.access else {
+                    panic!("{name}: only a scoped route refuses a valid token")
+                };
+                assert!(
+                    message.contains(&format!("the `{needed}` scope")),
+                    "{message}"
+                );
+                assert!(
+                    message.contains(&format!("has the `{scope}` scope")),
+                    "{message}"
+                );
+                assert!(!message.contains(secret.as_str()), "{message}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 60, "{checked}");
+    // The disjoint pair, spelled out.
+    let read = &tokens[1].1;
+    let a = h
+        .send(
+            h.http
+                .post(h.url("/v1/events"))
+                .bearer_auth(read)
+                .json(&task_event(None)),
+        )
+        .await;
+    let e = a.error(StatusCode::FORBIDDEN, "insufficient_scope");
+    assert!(e["message"].as_str().unwrap().contains("`ingest`"), "{e:#}");
+    assert_eq!(
+        a.headers["www-authenticate"],
+        "Bearer error=\"insufficient_scope\", scope=\"ingest\""
+    );
+    let ingest = &tokens[0].1;
+    let a = h
+        .send(
+            h.http
+                .post(h.url("/v1/events"))
+                .bearer_auth(ingest)
+                .json(&task_event(None)),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{:#}", a.json);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_are_created_listed_revoked_and_stored_hashed() {
+    let h = Harness::start().await;
+    let a = h
+        .post("/v1/tokens", &json!({"name": "console", "scope": "read"}))
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{:#}", a.json);
+    let secret = a.json["secret"].as_str().unwrap().to_owned();
+    let id = a.json["id"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("hl_read_"), "{secret}");
+    assert_eq!(a.json["scope"], "read");
+
+    let who = h
+        .send(h.http.get(h.url("/v1/whoami")).bearer_auth(&secret))
+        .await;
+    assert_eq!(
+        who.json,
+        json!({"id": id, "name": "console", "scope": "read"})
+    );
+    let me = h.get("/v1/whoami").await;
+    assert_eq!(me.json["id"], "tok_bootstrap");
+    assert_eq!(me.json["scope"], "admin");
+
+    let list = h.get("/v1/tokens").await;
+    let items = list.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{:#}", list.json);
+    assert!(!list.json.to_string().contains(&secret));
+    assert!(!list.json.to_string().contains(TOKEN));
+    let console = items.iter().find(|t| t["id"] == id.as_str()).unwrap();
+    assert!(console["last_used_at"].is_i64(), "{console:#}");
+    assert!(console.get("secret").is_none());
+
+    // Bad requests name the field.
+    let a = h
+        .post("/v1/tokens", &json!({"name": "", "scope": "read"}))
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "name"
+    );
+    let a = h
+        .post("/v1/tokens", &json!({"name": "x", "scope": "root"}))
+        .await;
+    assert_eq!(
+        a.error(StatusCode::BAD_REQUEST, "invalid_input")["field"],
+        "scope"
+    );
+
+    // The store holds the digest only.
+    let db = std::fs::read(h.store.db_path()).unwrap_or_default();
+    let mut wal = h.store.db_path().into_os_string();
+    wal.push("-wal");
+    let wal = std::fs::read(wal).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(!text.contains(&secret), "the secret is in the store");
+        assert!(!text.contains(TOKEN), "the bootstrap token is in the store");
+    }
+    let digest = hookline_core::token::TokenDigest::of(&secret);
+    assert!(
+        db.windows(32).any(|w| w == digest.as_bytes())
+            || wal.windows(32).any(|w| w == digest.as_bytes()),
+        "the digest is stored"
+    );
+
+    // Revoked: refused from the next request on.
+    let a = h
+        .send(
+            h.http
+                .delete(h.url(&format!("/v1/tokens/{id}")))
+                .bearer_auth(TOKEN),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    let a = h
+        .send(h.http.get(h.url("/v1/stats")).bearer_auth(&secret))
+        .await;
+    a.error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let a = h
+        .send(
+            h.http
+                .delete(h.url(&format!("/v1/tokens/{id}")))
+                .bearer_auth(TOKEN),
+        )
+        .await;
+    a.error(StatusCode::NOT_FOUND, "not_found");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_last_admin_token_cannot_be_revoked() {
+    let h = Harness::start().await;
+    let a = h
+        .send(
+            h.http
+                .delete(h.url("/v1/tokens/tok_bootstrap"))
+                .bearer_auth(TOKEN),
+        )
+        .await;
+    let e = a.error(StatusCode::CONFLICT, "invalid_state");
+    assert!(
+        e["message"].as_str().unwrap().contains("last admin token"),
+        "{e:#}"
+    );
+    // With a second admin, the first can go; then the second is the last.
+    let second = h
+        .post("/v1/tokens", &json!({"name": "ops", "scope": "admin"}))
+        .await;
+    let secret = second.json["secret"].as_str().unwrap().to_owned();
+    let id = second.json["id"].as_str().unwrap().to_owned();
+    let a = h
+        .send(
+            h.http
+                .delete(h.url("/v1/tokens/tok_bootstrap"))
+                .bearer_auth(&secret),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    h.get("/v1/stats")
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let a = h
+        .send(
+            h.http
+                .delete(h.url(&format!("/v1/tokens/{id}")))
+                .bearer_auth(&secret),
+        )
+        .await;
+    a.error(StatusCode::CONFLICT, "invalid_state");
+    // A restart with the same bootstrap token keeps it revoked.
+    let outcome = h
+        .engine
+        .install_bootstrap_token(TOKEN, "test operator")
+        .await
+        .unwrap();
+    assert_eq!(outcome, hookline_engine::BootstrapToken::Revoked);
+    h.get("/v1/stats")
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthorized");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let h = Harness::start().await;
+    let a = h.get("/v1/stats").await;
+    let id = a.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert!(id.starts_with("req_") && id.len() > 10, "{id}");
+    let b = h.get("/v1/stats").await;
+    assert_ne!(
+        b.headers["x-request-id"],
+        id.as_str(),
+        "a new id per request"
+    );
+    // Errors too: refused by the gate, or by the router.
+    let a = h.send(h.http.get(h.url("/v1/stats"))).await;
+    assert!(
+        a.headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    let a = h.get("/v1/nowhere").await;
+    assert!(
+        a.headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    // A client's own id comes back; an unusable one is replaced.
+    let a = h
+        .send(
+            h.http
+                .get(h.url("/healthz"))
+                .header("x-request-id", "trace-42/abc"),
+        )
+        .await;
+    assert_eq!(a.headers["x-request-id"], "trace-42/abc");
+    let long = "x".repeat(129);
+    let a = h
+        .send(h.http.get(h.url("/healthz")).header("x-request-id", &long))
+        .await;
+    assert!(
+        a.headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    let a = h
+        .send(
+            h.http
+                .get(h.url("/healthz"))
+                .header("x-request-id", "two words"),
+        )
+        .await;
+    assert!(
+        a.headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
     h.stop().await;
 }

@@ -18,6 +18,8 @@
 //!   [`ErrorBody`].
 //! - [`stream`]: the `/v1/stream` feed, [`EngineEvent`] as the daemon writes it and
 //!   [`StreamEvent`] as a reader decodes it.
+//! - [`token`]: API tokens: [`TokenScope`] (ordered: `admin` ⊇ `read`, `admin` ⊇ `ingest`),
+//!   [`TokenView`], [`CreateToken`], [`CreatedToken`] (the secret, shown once), [`WhoAmI`].
 //! - [`endpoint`]: where a reader finds the daemon and its token ([`endpoint::Endpoint`]:
 //!   `--daemon`, `--token`, `--token-file`, `HOOKLINE_URL`, `HOOKLINE_API_TOKEN`, the
 //!   default token file), one precedence for the CLI and the console (std only).
@@ -28,7 +30,7 @@
 //! the wire format). Readers are tolerant, so an older console reads a newer daemon: the
 //! response structs ignore unknown fields and take defaults for missing ones, and the enums a
 //! daemon may extend (`DeliveryStatus`, `ErrorKind`, `WebhookStateName`, `BreakerState`,
-//! `SchemeName`) are `#[non_exhaustive]` and read a name they do not know as their
+//! `SchemeName`, `TokenScope`) are `#[non_exhaustive]` and read a name they do not know as their
 //! `Unknown` variant. Request bodies stay strict (`deny_unknown_fields`, [`Scheme`] refuses
 //! unknown names): a typo in a request is an error, not a silent default.
 //!
@@ -54,6 +56,7 @@ pub mod endpoint;
 pub mod event;
 pub mod scheme;
 pub mod stream;
+pub mod token;
 pub mod webhook;
 
 pub use api::{
@@ -67,6 +70,9 @@ pub use delivery::{
 pub use event::ResourceInfo;
 pub use scheme::{ParseSchemeError, Scheme, SchemeName};
 pub use stream::{DeliveryChange, EngineEvent, StreamEvent, StreamSnapshot, WebhookChange};
+pub use token::{
+    CreateToken, CreatedToken, TokenList, TokenScope, TokenView, UnknownScope, WhoAmI,
+};
 pub use webhook::{
     BreakerState, RotateSecretRequest, WebhookHealth, WebhookList, WebhookPatch, WebhookSource,
     WebhookSpec, WebhookStateName, WebhookView, WebhookWithSecret,

@@ -17,6 +17,8 @@
 //! - [`signing`]: the `marionette` and Standard Webhooks signature schemes, signing and
 //!   verification with precise failure reasons.
 //! - [`secret`]: secret generation and AES-256-GCM sealing of secrets at rest.
+//! - [`token`]: API tokens: generation (`hl_<scope>_` and 256 random bits), the SHA-256
+//!   digest they are stored and looked up by, constant-time digest comparison.
 //! - [`retry`]: retry classification, backoff schedules and `Retry-After`.
 //! - [`ids`]: time-ordered ids (`evt_…`, `dlv_…`, `wh_…`).
 //! - [`model`]: the records the store keeps and the API shows (webhooks, deliveries,
@@ -46,4 +48,5 @@ pub mod retry;
 pub mod rules;
 pub mod secret;
 pub mod signing;
+pub mod token;
 pub mod transform;

@@ -94,6 +94,7 @@ pub mod metrics;
 pub mod ssrf;
 #[cfg(test)]
 mod tests;
+mod tokens;
 pub mod types;
 mod webhooks;
 
@@ -118,7 +119,9 @@ use hookline_store::{ClaimCap, ClaimRequest, ClaimShares, Store, StoreError};
 
 pub use clock::Clock;
 use fair::FairPool;
+pub use hookline_store::BootstrapToken;
 pub use metrics::Metrics;
+pub use tokens::LAST_USED_WRITE_INTERVAL_MS;
 pub use types::*;
 use webhooks::{Defaults, Health, Registry, Runtime};
 
@@ -246,6 +249,10 @@ pub enum EngineError {
     /// Storage is full: nothing new is accepted, nothing accepted is lost.
     #[error("storage is full: {0}")]
     StoreFull(String),
+    /// The store's writer is saturated: this was refused, nothing was stored; try again
+    /// shortly (the API answers 503 with `Retry-After`).
+    #[error("{0}")]
+    Overloaded(String),
     /// The store failed.
     #[error("store: {0}")]
     Store(StoreError),
@@ -286,6 +293,7 @@ impl EngineError {
             EngineError::Secret(_) => "secret_error",
             EngineError::ShuttingDown => "shutting_down",
             EngineError::StoreFull(_) => "storage_full",
+            EngineError::Overloaded(_) => "overloaded",
             EngineError::Store(_) => "store_error",
             EngineError::VersionMismatch { .. } => "precondition_failed",
             EngineError::EditConflict { .. } => "edit_conflict",
@@ -318,6 +326,7 @@ impl From<StoreError> for EngineError {
             StoreError::InvalidState(m) => EngineError::InvalidState(m),
             StoreError::Full(m) => EngineError::StoreFull(m),
             StoreError::Closed => EngineError::ShuttingDown,
+            busy @ StoreError::Busy { .. } => EngineError::Overloaded(busy.to_string()),
             StoreError::VersionMismatch {
                 id,
                 expected,
@@ -389,6 +398,8 @@ pub(crate) struct Inner {
     started: tokio::time::Instant,
     /// Held across each webhook change's read, write and install (`admin.rs`).
     admin: tokio::sync::Mutex<()>,
+    /// API tokens seen, by digest (`tokens.rs`).
+    tokens: tokens::TokenCache,
 }
 
 /// A delivery's room in memory: one of the engine's slots and one of its webhook's share.
@@ -494,6 +505,7 @@ impl Engine {
             callbacks: callbacks::Callbacks::default(),
             started: cfg.clock.now(),
             admin: tokio::sync::Mutex::new(()),
+            tokens: tokens::TokenCache::default(),
             cfg,
         });
         for record in inner.store.list_webhooks().await? {

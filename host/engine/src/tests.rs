@@ -435,3 +435,94 @@ async fn an_open_breaker_holds_its_backlog_without_store_writes() {
     );
     f.engine.shutdown(Duration::from_secs(1)).await;
 }
+
+/// The stored `last_used_at` of token `id`, read from the store itself (not the engine's
+/// in-memory view), once it is `want`.
+async fn stored_last_use(f: &Fixture, id: &str, want: Option<Millis>) {
+    use hookline_store::Store as _;
+    #[allow(clippy::disallowed_methods)]
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let tokens = f._store.store().list_tokens().await.unwrap();
+        let stored = tokens
+            .iter()
+            .find(|t| t.id == id)
+            .and_then(|t| t.last_used_at);
+        if stored == want {
+            return;
+        }
+        #[allow(clippy::disallowed_methods)]
+        let late = std::time::Instant::now() > give_up;
+        assert!(!late, "token {id} last used {stored:?}, expected {want:?}");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_s_last_use_is_written_at_most_once_a_minute() {
+    use hookline_core::token::TokenScope;
+    let f = fixture(vec![Reply::Status(200)], vec![60]).await;
+    let created = f
+        .engine
+        .create_token("console", TokenScope::Read)
+        .await
+        .unwrap();
+    let id = created.token.id.clone();
+    let t0 = f.engine.inner.now_ms();
+    assert!(
+        f.engine
+            .authenticate("not a token")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for _ in 0..20 {
+        let who = f
+            .engine
+            .authenticate(&created.secret)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (who.id.as_str(), who.scope),
+            (id.as_str(), TokenScope::Read)
+        );
+    }
+    stored_last_use(&f, &id, Some(t0)).await;
+
+    // Used again 30 s later: shown, but not written yet.
+    tokio::time::advance(Duration::from_secs(30)).await;
+    f.engine
+        .authenticate(&created.secret)
+        .await
+        .unwrap()
+        .unwrap();
+    f.settle().await;
+    stored_last_use(&f, &id, Some(t0)).await;
+    let listed = f.engine.list_tokens().await.unwrap();
+    let shown = listed.iter().find(|t| t.id == id).unwrap();
+    assert_eq!(shown.last_used_at, Some(t0 + 30_000));
+
+    // A minute after the last write: written.
+    tokio::time::advance(Duration::from_secs(31)).await;
+    f.engine
+        .authenticate(&created.secret)
+        .await
+        .unwrap()
+        .unwrap();
+    stored_last_use(&f, &id, Some(t0 + 61_000)).await;
+
+    // Revoked: refused at once (the cache forgets it).
+    f.engine
+        .create_token("ops", TokenScope::Admin)
+        .await
+        .unwrap();
+    f.engine.revoke_token(&id).await.unwrap();
+    assert!(
+        f.engine
+            .authenticate(&created.secret)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -5,6 +5,9 @@
 
 pub use hookline_contract::api::{DeliveryResult, EventInput, IngestResult, LiveStats, Stats};
 pub use hookline_contract::stream::{DeliveryChange, EngineEvent};
+pub use hookline_contract::token::{
+    CreateToken, CreatedToken, TokenList, TokenScope, TokenView, WhoAmI,
+};
 pub use hookline_contract::webhook::{
     BreakerState, WebhookHealth, WebhookPatch, WebhookSpec, WebhookView, WebhookWithSecret,
 };

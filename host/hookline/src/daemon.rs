@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{
     API_TOKEN_ENV, Config, ConfigError, ENCRYPTION_KEY_ENV, StoreKind, Synchronous, process_env,
 };
-use hookline_api::{ApiAuth, ApiLimits, router};
+use hookline_api::{ApiLimits, router};
 use hookline_core::secret::{SEAL_KEY_LEN, SealKeyError, Sealer};
+use hookline_engine::BootstrapToken;
 use hookline_engine::http::{HttpSender, SenderConfig};
 use hookline_engine::ssrf::NetworkPolicy;
 use hookline_engine::{Engine, EngineConfig, EngineError, WebhookSpec};
@@ -204,7 +205,7 @@ impl Daemon {
             ..EngineConfig::default()
         };
         let engine = Engine::start(store, sender, sealer, engine_cfg).await?;
-        match Daemon::serve_api(config, &engine, &token).await {
+        match Daemon::serve_api(config, &engine, &token, &token_source).await {
             Ok((addr, stop, server)) => Ok(Daemon {
                 engine,
                 addr,
@@ -228,6 +229,7 @@ impl Daemon {
         config: &Config,
         engine: &Engine,
         token: &str,
+        token_source: &TokenSource,
     ) -> Result<
         (
             SocketAddr,
@@ -246,6 +248,8 @@ impl Daemon {
             );
         }
 
+        install_bootstrap_token(engine, token, token_source).await?;
+
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|source| DaemonError::Listen {
@@ -260,7 +264,6 @@ impl Daemon {
             })?;
         let app = router(
             engine.clone(),
-            ApiAuth::new(token),
             ApiLimits {
                 max_request_bytes: config.server.max_request_bytes as usize,
                 ..ApiLimits::default()
@@ -327,6 +330,8 @@ fn open_store(config: &Config) -> Result<Arc<SqliteStore>, DaemonError> {
                     Synchronous::Full => sqlite::Synchronous::Full,
                     Synchronous::Normal => sqlite::Synchronous::Normal,
                 },
+                max_queued_rows: usize::try_from(config.store.max_queued_rows)
+                    .unwrap_or(usize::MAX),
                 ..SqliteOptions::default()
             },
         )?),
@@ -600,6 +605,35 @@ fn spec_of(w: &crate::config::WebhookConfig) -> WebhookSpec {
         description: (!w.description.is_empty()).then(|| w.description.clone()),
         enabled: Some(w.enabled),
     }
+}
+
+/// Installs the daemon's own token as the `admin` token `tok_bootstrap` (see
+/// [`BootstrapToken`]): a token configured in place of another replaces it; one an operator
+/// revoked stays revoked, with a warning, as long as it is the one configured.
+async fn install_bootstrap_token(
+    engine: &Engine,
+    token: &str,
+    source: &TokenSource,
+) -> Result<(), DaemonError> {
+    let name = match source {
+        TokenSource::Config => "bootstrap (server.token in the config)".to_owned(),
+        TokenSource::Env => format!("bootstrap ({API_TOKEN_ENV})"),
+        TokenSource::File(path) | TokenSource::Generated(path) => {
+            format!("bootstrap ({})", path.display())
+        }
+    };
+    match engine.install_bootstrap_token(token, &name).await? {
+        BootstrapToken::Created | BootstrapToken::Kept => {}
+        BootstrapToken::Replaced => tracing::info!(
+            "the configured API token replaced the previous bootstrap token, which no longer works"
+        ),
+        BootstrapToken::Revoked => tracing::warn!(
+            source = %name,
+            "the daemon's own API token was revoked and stays refused; use another admin token \
+             (or configure a new one)"
+        ),
+    }
+    Ok(())
 }
 
 /// The API token: the config's, else `HOOKLINE_API_TOKEN`, else the data dir's token file

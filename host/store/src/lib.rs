@@ -42,6 +42,7 @@ use hookline_core::model::{
     AttemptRecord, DeliveryDetail, DeliveryFilter, DeliveryJob, DeliverySummary, IngestOutcome,
     Millis, NewEvent, Page, StoreStats, WebhookRecord, WebhookState,
 };
+use hookline_core::token::{TokenDigest, TokenRecord};
 
 /// A boxed, sendable future (the store trait is object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -84,6 +85,18 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("the store is closed")]
     Closed,
+    /// The writer is saturated: so many rows wait to be written that new events are refused
+    /// (nothing was written) rather than queued without bound. Try again shortly.
+    #[error(
+        "the store is saturated: {queued} rows are waiting to be written (at most {limit} \
+         queue); nothing was stored, try again shortly"
+    )]
+    Busy {
+        /// Rows (roughly) queued for the writer when this was refused.
+        queued: usize,
+        /// The most the queue takes before refusing new events.
+        limit: usize,
+    },
     /// A compare-and-set write found the webhook at another version than expected (someone
     /// else changed it since it was read); nothing was written.
     #[error("webhook `{id}` is at version {actual}, not the expected version {expected}")]
@@ -104,6 +117,20 @@ pub struct WebhookStateChange {
     pub webhook: WebhookRecord,
     /// Pending deliveries canceled (moving to `Disabled`).
     pub canceled: u64,
+}
+
+/// What [`Store::install_bootstrap_token`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootstrapToken {
+    /// There was none: it is stored now.
+    Created,
+    /// The same token was stored already.
+    Kept,
+    /// Another bootstrap token was stored (the configuration changed): replaced, the old
+    /// one no longer works.
+    Replaced,
+    /// This very token was revoked: it stays revoked (and refused).
+    Revoked,
 }
 
 /// Claim parameters.
@@ -153,7 +180,8 @@ pub struct ClaimCap {
 
 /// Durable storage. All methods are safe to call concurrently.
 pub trait Store: Send + Sync + 'static {
-    /// Stores events and their deliveries; durable when it returns. Events whose idempotency
+    /// Stores events and their deliveries; durable when it returns. Refused with
+    /// [`StoreError::Busy`] (nothing written) when the writer's queue is full. Events whose idempotency
     /// key was seen before create nothing and report the first result. One outcome per
     /// event, in order.
     fn ingest(&self, events: Vec<NewEvent>) -> BoxFuture<'_, StoreResult<Vec<IngestOutcome>>>;
@@ -250,6 +278,34 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counts by status.
     fn stats(&self, now: Millis) -> BoxFuture<'_, StoreResult<StoreStats>>;
+
+    /// Stores a new API token (`Conflict` if its id or its digest is taken).
+    fn create_token(&self, token: TokenRecord) -> BoxFuture<'_, StoreResult<TokenRecord>>;
+
+    /// Every live (not revoked) token, oldest first.
+    fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenRecord>>>;
+
+    /// The live token whose secret has this digest, if any.
+    fn find_token(&self, digest: TokenDigest) -> BoxFuture<'_, StoreResult<Option<TokenRecord>>>;
+
+    /// Revokes a live token at `now` and returns it (`NotFound` if there is no live token
+    /// `id`). Revoking the last live `admin` token is refused (`InvalidState`), in the same
+    /// transaction as the count, so two concurrent revokes cannot lock every operator out.
+    fn revoke_token(&self, id: String, now: Millis) -> BoxFuture<'_, StoreResult<TokenRecord>>;
+
+    /// Records when tokens were last used (a later time only ever replaces an earlier one).
+    /// Callers batch and throttle these: at most one write per token per minute.
+    fn touch_tokens(&self, used: Vec<(String, Millis)>) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Installs the daemon's bootstrap token (id [`BOOTSTRAP_TOKEN_ID`], scope `admin`) from
+    /// `token`'s digest, name and creation time; see [`BootstrapToken`] for what happens to
+    /// one stored before.
+    ///
+    /// [`BOOTSTRAP_TOKEN_ID`]: hookline_core::token::BOOTSTRAP_TOKEN_ID
+    fn install_bootstrap_token(
+        &self,
+        token: TokenRecord,
+    ) -> BoxFuture<'_, StoreResult<BootstrapToken>>;
 
     /// Deletes terminal deliveries (and their attempts, and events left without deliveries)
     /// last changed before `before`; returns how many deliveries.

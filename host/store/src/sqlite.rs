@@ -51,6 +51,7 @@ mod checkpoint;
 mod codec;
 mod read;
 mod schema;
+mod tokens;
 mod write;
 mod writer;
 
@@ -60,7 +61,7 @@ mod tests;
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -69,11 +70,14 @@ use tokio::sync::oneshot;
 
 use self::read::ReadPool;
 use self::writer::{Containment, Msg, Op, WriteFn};
-use crate::{BoxFuture, ClaimRequest, Store, StoreError, StoreResult, WebhookStateChange};
+use crate::{
+    BootstrapToken, BoxFuture, ClaimRequest, Store, StoreError, StoreResult, WebhookStateChange,
+};
 use hookline_core::model::{
     AttemptRecord, DeliveryDetail, DeliveryFilter, DeliveryJob, DeliverySummary, IngestOutcome,
     Millis, NewEvent, Page, StoreStats, WebhookRecord, WebhookState,
 };
+use hookline_core::token::{TokenDigest, TokenRecord};
 
 /// How hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,6 +105,11 @@ pub struct SqliteOptions {
     /// A batch (one transaction) takes queued commands until their rows reach this many
     /// (default 10 000); a single larger command still runs whole.
     pub max_batch_rows: usize,
+    /// Rows (roughly) queued for the writer past which `ingest` is refused with
+    /// [`StoreError::Busy`] instead of queued (default 100 000, ten full batches). The
+    /// engine's own writes (claims, results, releases) are never refused: their number is
+    /// bounded by the deliveries it holds in memory.
+    pub max_queued_rows: usize,
 }
 
 impl Default for SqliteOptions {
@@ -111,6 +120,7 @@ impl Default for SqliteOptions {
             read_connections: 4,
             cache_size_kib: 64 * 1024,
             max_batch_rows: 10_000,
+            max_queued_rows: 100_000,
         }
     }
 }
@@ -125,6 +135,10 @@ pub struct SqliteStore {
     commands: mpsc::Sender<Msg>,
     /// Write commands sent to the writer, and their weight (rows, roughly).
     written: (AtomicU64, AtomicU64),
+    /// Weight of the commands sent and not answered yet (queued or running).
+    queued: Arc<AtomicUsize>,
+    /// [`SqliteOptions::max_queued_rows`].
+    max_queued_rows: usize,
     writer: Option<JoinHandle<()>>,
     readers: Arc<ReadPool>,
 }
@@ -169,6 +183,8 @@ impl SqliteStore {
         tracing::debug!(path = %path.display(), "Opened the SQLite store.");
         Ok(SqliteStore {
             written: Default::default(),
+            queued: Default::default(),
+            max_queued_rows: opts.max_queued_rows.max(1),
             path: path.to_owned(),
             commands,
             writer: Some(writer),
@@ -180,6 +196,11 @@ impl SqliteStore {
     /// how busy the engine keeps the writer, for tests and diagnostics.
     pub fn write_counts(&self) -> (u64, u64) {
         (self.written.0.load(Relaxed), self.written.1.load(Relaxed))
+    }
+
+    /// Rows (roughly) of the write commands sent and not answered yet.
+    pub fn queued_rows(&self) -> usize {
+        self.queued.load(Relaxed)
     }
 
     /// The database file.
@@ -223,6 +244,30 @@ impl SqliteStore {
             .await
     }
 
+    /// Like [`write_unguarded`](Self::write_unguarded), refused with [`StoreError::Busy`]
+    /// when the writer's queue is full: for what comes from outside (ingest).
+    async fn write_refusable<I, T>(
+        &self,
+        input: I,
+        weight: usize,
+        run: WriteFn<I, T>,
+    ) -> StoreResult<T>
+    where
+        I: Send + 'static,
+        T: Send + 'static,
+    {
+        // A command larger than the whole limit is let through alone, when nothing waits.
+        let queued = self.queued.load(Relaxed);
+        if queued > 0 && queued.saturating_add(weight) > self.max_queued_rows {
+            return Err(StoreError::Busy {
+                queued,
+                limit: self.max_queued_rows,
+            });
+        }
+        self.send(input, weight, Containment::Transaction, run)
+            .await
+    }
+
     async fn send<I, T>(
         &self,
         input: I,
@@ -237,11 +282,35 @@ impl SqliteStore {
         let (reply, answer) = oneshot::channel();
         self.written.0.fetch_add(1, Relaxed);
         self.written.1.fetch_add(weight as u64, Relaxed);
-        let op = Op::new(input, weight, containment, run, reply);
+        let slot = QueueSlot::take(&self.queued, weight);
+        let op = Op::new(input, weight, containment, run, reply, slot);
         self.commands
             .send(Msg::Run(Box::new(op)))
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// A command's place in the writer's queue: its weight counts in `queued` until the command
+/// is answered or dropped (whatever happens to its caller).
+pub(super) struct QueueSlot {
+    queued: Arc<AtomicUsize>,
+    weight: usize,
+}
+
+impl QueueSlot {
+    fn take(queued: &Arc<AtomicUsize>, weight: usize) -> QueueSlot {
+        queued.fetch_add(weight, Relaxed);
+        QueueSlot {
+            queued: Arc::clone(queued),
+            weight,
+        }
+    }
+}
+
+impl Drop for QueueSlot {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.weight, Relaxed);
     }
 }
 
@@ -298,7 +367,7 @@ fn lock_file(path: &Path) -> StoreResult<File> {
 impl Store for SqliteStore {
     fn ingest(&self, events: Vec<NewEvent>) -> BoxFuture<'_, StoreResult<Vec<IngestOutcome>>> {
         let weight = events.iter().map(|e| 1 + e.deliveries.len()).sum();
-        Box::pin(self.write_unguarded(events, weight, write::ingest))
+        Box::pin(self.write_refusable(events, weight, write::ingest))
     }
 
     fn claim(&self, req: ClaimRequest) -> BoxFuture<'_, StoreResult<Vec<DeliveryJob>>> {
@@ -420,6 +489,34 @@ impl Store for SqliteStore {
 
     fn stats(&self, now: Millis) -> BoxFuture<'_, StoreResult<StoreStats>> {
         Box::pin(self.readers.run(move |conn| read::stats(conn, now)))
+    }
+
+    fn create_token(&self, token: TokenRecord) -> BoxFuture<'_, StoreResult<TokenRecord>> {
+        Box::pin(self.write(token, 1, tokens::create))
+    }
+
+    fn list_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<TokenRecord>>> {
+        Box::pin(self.readers.run(tokens::list))
+    }
+
+    fn find_token(&self, digest: TokenDigest) -> BoxFuture<'_, StoreResult<Option<TokenRecord>>> {
+        Box::pin(self.readers.run(move |conn| tokens::find(conn, &digest)))
+    }
+
+    fn revoke_token(&self, id: String, now: Millis) -> BoxFuture<'_, StoreResult<TokenRecord>> {
+        Box::pin(self.write((id, now), 1, tokens::revoke))
+    }
+
+    fn touch_tokens(&self, used: Vec<(String, Millis)>) -> BoxFuture<'_, StoreResult<()>> {
+        let weight = used.len();
+        Box::pin(self.write(used, weight, tokens::touch))
+    }
+
+    fn install_bootstrap_token(
+        &self,
+        token: TokenRecord,
+    ) -> BoxFuture<'_, StoreResult<BootstrapToken>> {
+        Box::pin(self.write(token, 1, tokens::install_bootstrap))
     }
 
     fn prune(&self, before: Millis) -> BoxFuture<'_, StoreResult<u64>> {

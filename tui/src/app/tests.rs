@@ -631,3 +631,35 @@ fn a_flood_of_deliveries_stays_bounded() {
         5
     );
 }
+
+#[test]
+fn a_read_token_disables_actions_saying_why_and_an_ingest_token_is_refused() {
+    use crate::run::apply_scope;
+    use hookline_contract::{TokenScope, WhoAmI};
+    let who = |scope| WhoAmI {
+        id: "tok_1".into(),
+        name: "console".into(),
+        scope,
+    };
+    let mut opts = Options::default();
+    apply_scope(&mut opts, &who(TokenScope::Admin)).unwrap();
+    assert!(!opts.read_only);
+    let err = apply_scope(&mut opts, &who(TokenScope::Ingest)).unwrap_err();
+    assert!(err.to_string().contains("`ingest` scope"), "{err}");
+    assert!(err.to_string().contains("--scope read"), "{err}");
+    apply_scope(&mut opts, &who(TokenScope::Read)).unwrap();
+    assert!(opts.read_only);
+
+    let (mut app, _) = busy_app(opts);
+    app.update(key('4'));
+    app.update(code(KeyCode::Enter));
+    assert!(app.update(key('r')).is_empty());
+    let status = status_text(&app);
+    assert!(
+        status.contains("disabled: the token `console` has the `read` scope"),
+        "{status}"
+    );
+    app.update(key('2'));
+    assert!(app.update(key('p')).is_empty());
+    assert!(status_text(&app).contains("`read` scope"));
+}

@@ -161,7 +161,11 @@ fn draw_header(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         ));
     }
     if app.opts.read_only {
-        spans.push(Span::styled("  [read-only]", theme.info()));
+        let tag = match app.opts.read_only_reason {
+            Some(_) => "  [read-only: token scope]",
+            None => "  [read-only]",
+        };
+        spans.push(Span::styled(tag, theme.info()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -247,10 +251,11 @@ fn draw_help(frame: &mut Frame, app: &App, theme: Theme, body: Rect) {
         ),
     ];
     if app.opts.read_only {
-        notes.push(Line::from(Span::styled(
-            "--read-only: retry, replay and pause/resume are hidden.",
-            theme.info(),
-        )));
+        let note = match &app.opts.read_only_reason {
+            Some(why) => format!("read-only ({why}): retry, replay and pause/resume are hidden."),
+            None => "--read-only: retry, replay and pause/resume are hidden.".to_owned(),
+        };
+        notes.push(Line::from(Span::styled(note, theme.info())));
     }
     let height = (rows.len() + notes.len() + 5) as u16;
     let area = centered(body, 110, height);

@@ -226,3 +226,23 @@ fn no_color_draws_without_colours() {
         "with colours, some cells have one"
     );
 }
+
+#[test]
+fn a_read_token_hides_actions_and_the_help_says_why() {
+    let mut app = busy_app(Options {
+        read_only: true,
+        read_only_reason: Some("the token `console` has the `read` scope".into()),
+        ..Options::default()
+    })
+    .0;
+    app.update(key('4'));
+    let text = render(&app, 160, 48).backend().to_string();
+    assert!(text.contains("[read-only: token scope]"), "{text}");
+    assert!(!text.contains(" r retry "), "{text}");
+    app.update(key('?'));
+    let text = render(&app, 160, 48).backend().to_string();
+    assert!(
+        text.contains("read-only (the token `console` has the `read` scope)"),
+        "{text}"
+    );
+}

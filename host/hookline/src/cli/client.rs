@@ -31,7 +31,10 @@ use hookline_core::event::{ResourceInfo, category};
 use hookline_core::ids::new_id;
 use hookline_core::model::{DeliveryDetail, DeliverySummary, Millis, Page};
 use hookline_core::signing::Scheme;
-use hookline_engine::{WebhookPatch, WebhookSpec, WebhookView, WebhookWithSecret};
+use hookline_engine::{
+    CreateToken, CreatedToken, TokenList, TokenScope, TokenView, WebhookPatch, WebhookSpec,
+    WebhookView, WebhookWithSecret,
+};
 
 /// Where the daemon is and how to authenticate, anywhere on the line (`global`): the flags
 /// of [`hookline_contract::endpoint`], resolved there with the console's precedence.
@@ -218,6 +221,63 @@ pub(super) struct CommonArgs {
     /// Free-form description.
     #[arg(long)]
     description: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct TokensArgs {
+    #[command(flatten)]
+    conn: Connection,
+    #[command(subcommand)]
+    command: TokensCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum TokensCommand {
+    /// Create a token; prints its secret (on standard output, alone), shown this once only.
+    Create {
+        /// What it is for (e.g. "ci-ingest", "console").
+        #[arg(long)]
+        name: String,
+        /// What it may do: ingest (post events), read (every GET), admin (everything).
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
+        /// Print the created token as JSON (with its secret).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the live tokens (never their secrets).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: refused from its next request on. The last admin token cannot be
+    /// revoked.
+    Revoke {
+        /// Token id (`tok_…`, from `tokens list`).
+        id: String,
+    },
+}
+
+/// `--scope`'s values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(super) enum ScopeArg {
+    /// POST /v1/events and /v1/events/batch only.
+    Ingest,
+    /// Every GET: webhooks, deliveries, stats, the stream, metrics.
+    Read,
+    /// Everything.
+    Admin,
+}
+
+impl From<ScopeArg> for TokenScope {
+    fn from(arg: ScopeArg) -> Self {
+        match arg {
+            ScopeArg::Ingest => TokenScope::Ingest,
+            ScopeArg::Read => TokenScope::Read,
+            ScopeArg::Admin => TokenScope::Admin,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -455,6 +515,70 @@ pub(super) fn deliveries(args: DeliveriesArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+pub(super) fn tokens(args: TokensArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(args.conn.resolve()?)?;
+    run(async move {
+        match args.command {
+            TokensCommand::Create { name, scope, json } => {
+                let body = CreateToken {
+                    name,
+                    scope: scope.into(),
+                };
+                let created: CreatedToken = client
+                    .call(Method::POST, &["v1", "tokens"], &[], Some(&body))
+                    .await?;
+                if json {
+                    return print_json(&created);
+                }
+                print_out(&format!("{}\n", created.secret))?;
+                let t = &created.token;
+                eprintln!(
+                    "created token {} `{}` with the {} scope; its secret (above) is shown this \
+                     once only: store it now",
+                    t.id, t.name, t.scope
+                );
+                Ok(())
+            }
+            TokensCommand::List { json } => {
+                let list: TokenList = client
+                    .call(Method::GET, &["v1", "tokens"], &[], None::<&()>)
+                    .await?;
+                match json {
+                    true => print_json(&list),
+                    false => print_out(&tokens_table(&list.items)),
+                }
+            }
+            TokensCommand::Revoke { id } => {
+                let revoked: TokenView = client
+                    .call(Method::DELETE, &["v1", "tokens", &id], &[], None::<&()>)
+                    .await?;
+                print_out(&format!(
+                    "revoked token {} `{}` ({})\n",
+                    revoked.id, revoked.name, revoked.scope
+                ))
+            }
+        }
+    })
+}
+
+fn tokens_table(items: &[TokenView]) -> String {
+    let rows = items
+        .iter()
+        .map(|t| {
+            vec![
+                t.id.clone(),
+                t.scope.to_string(),
+                time(t.created_at),
+                t.last_used_at
+                    .map(time)
+                    .unwrap_or_else(|| "never".to_owned()),
+                t.name.clone(),
+            ]
+        })
+        .collect();
+    table(&["ID", "SCOPE", "CREATED", "LAST USED", "NAME"], rows)
 }
 
 fn add_spec(add: AddArgs) -> anyhow::Result<WebhookSpec> {

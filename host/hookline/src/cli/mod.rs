@@ -57,6 +57,8 @@ enum Command {
     Webhooks(client::WebhooksArgs),
     /// Inspect and act on deliveries: list, show, retry, replay.
     Deliveries(client::DeliveriesArgs),
+    /// Manage the daemon's API tokens and their scopes: create, list, revoke.
+    Tokens(client::TokensArgs),
     /// Check a WebAssembly plugin, or run it on an event (or a stored delivery).
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -113,6 +115,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Emit(args) => client::emit(args),
         Command::Webhooks(args) => client::webhooks(args),
         Command::Deliveries(args) => client::deliveries(args),
+        Command::Tokens(args) => client::tokens(args),
         Command::Plugin(cmd) => plugin::plugin(cmd),
     };
     match result {

@@ -189,6 +189,8 @@ pub struct StoreConfig {
     pub url: Option<Redacted<String>>,
     /// SQLite durability.
     pub synchronous: Synchronous,
+    /// Rows queued for the writer past which new events are refused (503 `overloaded`).
+    pub max_queued_rows: u64,
 }
 
 /// `[security]`.

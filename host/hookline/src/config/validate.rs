@@ -127,6 +127,7 @@ impl<'a> Checker<'a> {
     }
 
     pub(super) fn store(&mut self, s: &StoreConfig) {
+        self.range("store.max_queued_rows", s.max_queued_rows, 1, 100_000_000);
         match s.kind {
             StoreKind::Sqlite => {
                 if s.path.as_os_str().is_empty() {

@@ -27,6 +27,8 @@
 //!     `deliveries_webhook` and `deliveries_event` for good; `deliveries_retrying` and
 //!     `deliveries_trouble` only when something goes wrong.
 //! - `attempts` (`WITHOUT ROWID`): one row per attempt, keyed by (delivery, sequence number).
+//! - `api_tokens` (V5): API tokens by id, their scope and the SHA-256 digest of their
+//!   secret (unique index: requests are authenticated by digest); revoked rows are kept.
 //! - `counters`: events and deliveries by stored status, maintained by the writer in the
 //!   same transaction as the rows they count, so statistics never scan the tables.
 
@@ -44,7 +46,7 @@ const APPLICATION_ID: i64 = 0x486B_4C6E;
 
 /// The schema scripts, oldest first; the schema version is how many have been applied.
 /// Never edit a released script: append a new one.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 const V1: &str = r#"
 CREATE TABLE webhooks (
@@ -207,6 +209,22 @@ ALTER TABLE webhooks ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 const V4: &str = r#"
 DROP INDEX deliveries_due;
 CREATE INDEX deliveries_due ON deliveries (due_at, webhook_id) WHERE status = 'pending' AND held = 0;
+"#;
+
+/// API tokens with a scope (`ingest`, `read`, `admin`): only the SHA-256 digest of each
+/// secret is kept, looked up through its unique index. A revoked token keeps its row
+/// (`revoked_at`), so the bootstrap token installed again at each start stays revoked.
+const V5: &str = r#"
+CREATE TABLE api_tokens (
+    id            TEXT PRIMARY KEY NOT NULL,
+    name          TEXT NOT NULL,
+    scope         TEXT NOT NULL,
+    digest        BLOB NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER,
+    revoked_at    INTEGER
+) STRICT;
+CREATE UNIQUE INDEX api_tokens_digest ON api_tokens (digest);
 "#;
 
 /// Log frames (4 KiB pages) past which the writer completes a checkpoint itself (16 MiB).

@@ -1844,3 +1844,201 @@ async fn divided_claims_skip_and_cap_webhooks() {
     assert_eq!(a, [0, 0, 0], "no retry of a: its retry cap is 0");
     assert_eq!(got.iter().filter(|j| j.webhook_id == "b").count(), 2);
 }
+
+fn token(id: &str, scope: hookline_core::token::TokenScope) -> hookline_core::token::TokenRecord {
+    hookline_core::token::TokenRecord {
+        id: id.to_owned(),
+        name: format!("{id} name"),
+        scope,
+        digest: hookline_core::token::TokenDigest::of(&format!("secret of {id}")),
+        created_at: T0,
+        last_used_at: None,
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_found_by_digest_revoked_and_the_last_admin_kept() {
+    use hookline_core::token::{BOOTSTRAP_TOKEN_ID, TokenDigest, TokenScope};
+    let dir = TempDir::new("sqlite-tokens");
+    let store = open(&dir);
+    let boot = token("ignored", TokenScope::Read);
+    assert_eq!(
+        store.install_bootstrap_token(boot.clone()).await.unwrap(),
+        crate::BootstrapToken::Created
+    );
+    let found = store.find_token(boot.digest).await.unwrap().unwrap();
+    assert_eq!(found.id, BOOTSTRAP_TOKEN_ID);
+    assert_eq!(
+        found.scope,
+        TokenScope::Admin,
+        "the bootstrap token is admin"
+    );
+    assert_eq!(
+        store.install_bootstrap_token(boot.clone()).await.unwrap(),
+        crate::BootstrapToken::Kept
+    );
+
+    let read = store
+        .create_token(token("tok_read", TokenScope::Read))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_token(read.clone()).await,
+        Err(StoreError::Conflict { kind: "token", .. })
+    ));
+    assert_eq!(store.list_tokens().await.unwrap().len(), 2);
+    assert!(
+        store
+            .find_token(TokenDigest::of("nope"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // The last admin stays; another admin lets it go.
+    let refused = store
+        .revoke_token(BOOTSTRAP_TOKEN_ID.to_owned(), T0)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("last admin token"),
+        "{refused}"
+    );
+    store
+        .create_token(token("tok_admin", TokenScope::Admin))
+        .await
+        .unwrap();
+    store
+        .revoke_token(BOOTSTRAP_TOKEN_ID.to_owned(), T0 + 1)
+        .await
+        .unwrap();
+    assert!(store.find_token(boot.digest).await.unwrap().is_none());
+    assert!(matches!(
+        store.revoke_token(BOOTSTRAP_TOKEN_ID.to_owned(), T0).await,
+        Err(StoreError::NotFound { kind: "token", .. })
+    ));
+    // Installed again (a restart with the same token): it stays revoked.
+    assert_eq!(
+        store.install_bootstrap_token(boot.clone()).await.unwrap(),
+        crate::BootstrapToken::Revoked
+    );
+    assert!(store.find_token(boot.digest).await.unwrap().is_none());
+    // Another configured token replaces it, live again.
+    let other = token("other", TokenScope::Admin);
+    assert_eq!(
+        store.install_bootstrap_token(other.clone()).await.unwrap(),
+        crate::BootstrapToken::Replaced
+    );
+    assert_eq!(
+        store.find_token(other.digest).await.unwrap().unwrap().id,
+        BOOTSTRAP_TOKEN_ID
+    );
+
+    // Last use: only ever later.
+    store
+        .touch_tokens(vec![
+            ("tok_read".into(), T0 + 50),
+            ("tok_read".into(), T0 + 10),
+        ])
+        .await
+        .unwrap();
+    let read = store.find_token(read.digest).await.unwrap().unwrap();
+    assert_eq!(read.last_used_at, Some(T0 + 50));
+
+    // Reopened: all there (schema v5).
+    drop(store);
+    let store = open(&dir);
+    let ids: Vec<String> = store
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, ["tok_admin", "tok_bootstrap", "tok_read"]);
+}
+
+/// Holds the writer until `held` gets a message (or its sender is dropped).
+fn hold_the_writer(
+    _: &mut super::writer::WriteCtx,
+    held: std::sync::mpsc::Receiver<()>,
+) -> super::codec::Outcome<()> {
+    let _ = held.recv();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_writer_queue_refuses_ingest_and_loses_nothing_accepted() {
+    use hookline_test_support::{DEFAULT_DEADLINE, eventually};
+    let dir = TempDir::new("sqlite-busy");
+    let opts = SqliteOptions {
+        max_queued_rows: 20,
+        ..SqliteOptions::default()
+    };
+    let store = Arc::new(SqliteStore::open(&db(&dir), opts).unwrap());
+    store.create_webhook(webhook("a")).await.unwrap();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let blocker = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.write(held, 1, hold_the_writer).await })
+    };
+    // Nine events of two rows each fit beside the held command (1 + 9 × 2 = 19 ≤ 20).
+    let mut accepted = Vec::new();
+    for i in 0..9 {
+        let sender = Arc::clone(&store);
+        accepted.push(tokio::spawn(async move {
+            sender.ingest(vec![event(T0 + i, None, &["a"])]).await
+        }));
+        let want = 1 + 2 * (i as usize + 1);
+        eventually("the ingest queued", DEFAULT_DEADLINE, || async {
+            let queued = store_queued(&store);
+            match queued == want {
+                true => Ok(()),
+                false => Err(format!("{queued} rows queued, not {want}")),
+            }
+        })
+        .await;
+    }
+    let refused = store
+        .ingest(vec![event(T0 + 100, None, &["a"])])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            StoreError::Busy {
+                queued: 19,
+                limit: 20
+            }
+        ),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("try again"), "{refused}");
+    // The engine's own writes are never refused: they queue.
+    let own = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.release_all().await })
+    };
+    eventually("the release queued", DEFAULT_DEADLINE, || async {
+        (store_queued(&store) == 20).then_some(())
+    })
+    .await;
+
+    release.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+    own.await.unwrap().unwrap();
+    for task in accepted {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(store.stats(T0).await.unwrap().events, 9);
+    assert_eq!(store.queued_rows(), 0);
+    // Room again.
+    store
+        .ingest(vec![event(T0 + 200, None, &["a"])])
+        .await
+        .unwrap();
+}
+
+fn store_queued(store: &SqliteStore) -> usize {
+    store.queued_rows()
+}

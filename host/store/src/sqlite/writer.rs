@@ -136,6 +136,8 @@ pub(super) struct Op<I, T> {
     containment: Containment,
     result: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
+    /// Counted in the store's queue until answered or dropped.
+    _slot: super::QueueSlot,
 }
 
 impl<I, T> Op<I, T> {
@@ -145,6 +147,7 @@ impl<I, T> Op<I, T> {
         containment: Containment,
         run: WriteFn<I, T>,
         reply: oneshot::Sender<StoreResult<T>>,
+        slot: super::QueueSlot,
     ) -> Self {
         Op {
             input: Some(input),
@@ -153,6 +156,7 @@ impl<I, T> Op<I, T> {
             containment,
             result: None,
             reply,
+            _slot: slot,
         }
     }
 }
@@ -193,9 +197,17 @@ impl<I: Send, T: Send> Command for Op<I, T> {
     }
 
     fn answer(self: Box<Self>) {
-        let result = self.result.unwrap_or(Err(StoreError::Closed));
+        let Op {
+            result,
+            reply,
+            _slot: slot,
+            ..
+        } = *self;
+        // Out of the queue before the caller hears: whoever the answer wakes sees the room.
+        drop(slot);
+        let result = result.unwrap_or(Err(StoreError::Closed));
         // The caller may have gone (its future was dropped); the work is done regardless.
-        let _ = self.reply.send(result);
+        let _ = reply.send(result);
     }
 }
 
