@@ -37,6 +37,13 @@ impl ApiError {
         }
     }
 
+    /// 503 `overloaded` with `Retry-After`: nothing was done, try again shortly.
+    pub(crate) fn overloaded(message: impl Into<String>) -> Self {
+        let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
+        err.retry_after = Some(OVERLOADED_RETRY_AFTER);
+        err
+    }
+
     pub(crate) fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 
 use super::ApiState;
 use super::error::{ApiError, json_error};
+use super::limits::BodyLimit;
 
 /// A JSON body: `Content-Type: application/json` (or `application/*+json`), at most
 /// [`ApiLimits::max_request_bytes`](super::ApiLimits), parsed straight from the bytes.
@@ -24,7 +25,8 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for ApiJson<T> {
 
     async fn from_request(req: Request, state: &ApiState) -> Result<Self, ApiError> {
         require_json(req.headers())?;
-        let body = read_body(req, state.limits.max_request_bytes).await?;
+        let limit = body_limit(&req, state);
+        let body = read_body(req, &limit).await?;
         parse_json(&body).map(ApiJson)
     }
 }
@@ -41,7 +43,8 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for OptionalJson<T> {
         if has_type {
             require_json(req.headers())?;
         }
-        let body = read_body(req, state.limits.max_request_bytes).await?;
+        let limit = body_limit(&req, state);
+        let body = read_body(req, &limit).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
@@ -106,20 +109,29 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-fn too_large(limit: usize) -> ApiError {
-    ApiError::payload_too_large(format!("request body is over the {limit} byte limit"))
+/// The body limit of the request's route (set by the route table), else the admin limit.
+fn body_limit(req: &Request, state: &ApiState) -> BodyLimit {
+    req.extensions()
+        .get::<BodyLimit>()
+        .cloned()
+        .unwrap_or_else(|| BodyLimit {
+            bytes: state.limits.max_admin_request_bytes,
+            setting: "server.max_admin_request_bytes",
+            route: format!("{} {}", req.method(), req.uri().path()).into(),
+        })
 }
 
 /// Reads the body, at most `limit` bytes. A body that arrives in one frame (the usual case)
 /// is returned without a copy.
-pub(crate) async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(req: Request, route: &BodyLimit) -> Result<Bytes, ApiError> {
+    let limit = route.bytes;
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large(limit));
+        return Err(route.exceeded());
     }
     let mut body = req.into_body();
     let mut first: Option<Bytes> = None;
@@ -134,7 +146,7 @@ pub(crate) async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiEr
         };
         total = total.saturating_add(data.len());
         if total > limit {
-            return Err(too_large(limit));
+            return Err(route.exceeded());
         }
         match (&mut first, &mut joined) {
             (None, None) => first = Some(data),

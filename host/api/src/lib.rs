@@ -87,6 +87,7 @@ mod deliveries;
 mod error;
 mod events;
 mod extract;
+mod limits;
 mod openapi;
 mod request_id;
 mod stream;
@@ -96,13 +97,15 @@ mod webhooks;
 #[cfg(test)]
 mod tests;
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::handler::Handler;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
-use axum::{Json, extract::State};
+use axum::{Extension, Json, extract::State};
 use hookline_engine::{Engine, Stats, TokenScope};
 
 /// The API's own wire types, declared in `hookline-contract` (shared with the console).
@@ -120,10 +123,18 @@ use error::ApiError;
 /// Limits on requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiLimits {
-    /// Largest request body accepted, bytes (larger: 413 `payload_too_large`).
+    /// Largest body of the event routes, bytes (larger: 413 `payload_too_large`).
     pub max_request_bytes: usize,
+    /// Largest body of every other route (webhooks, tokens, deliveries), bytes.
+    pub max_admin_request_bytes: usize,
     /// Most events in one `POST /v1/events/batch`.
     pub max_batch: usize,
+    /// Longest a request may take before it is answered 503 `timeout` (the event stream
+    /// and the probes excepted).
+    pub request_timeout: Duration,
+    /// Requests served at once; more are answered 503 `overloaded` at once (the event
+    /// stream and the probes are not counted).
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for ApiLimits {
@@ -131,7 +142,10 @@ impl Default for ApiLimits {
         ApiLimits {
             // The engine's default payload limit (10 MiB) plus room for the envelope.
             max_request_bytes: 11 << 20,
+            max_admin_request_bytes: 1 << 20,
             max_batch: 1000,
+            request_timeout: Duration::from_secs(30),
+            max_concurrent_requests: 512,
         }
     }
 }
@@ -192,6 +206,13 @@ struct Route {
     path: &'static str,
     access: Access,
     handler: MethodRouter<ApiState>,
+}
+
+impl Route {
+    /// `POST /v1/webhooks`.
+    fn name(&self) -> String {
+        format!("{} {}", self.verb.openapi_name().to_uppercase(), self.path)
+    }
 }
 
 fn route<H, T>(verb: Verb, path: &'static str, access: Access, handler: H) -> Route
@@ -277,15 +298,34 @@ fn routes() -> Vec<Route> {
 /// [`Engine::install_bootstrap_token`]). Each route checks the scope the route table gives it.
 pub fn router(engine: Engine, limits: ApiLimits) -> Router {
     let mut app = Router::new();
+    let guard = limits::Guard::new(&limits);
     for row in routes() {
         let gate = Gate {
             engine: engine.clone(),
             access: row.access,
         };
-        let handler = row
+        // The event routes take events; every other body is an admin request.
+        let body = match row.access {
+            Access::Scope(TokenScope::Ingest) => limits::BodyLimit {
+                bytes: limits.max_request_bytes,
+                setting: "server.max_request_bytes",
+                route: row.name().into(),
+            },
+            _ => limits::BodyLimit {
+                bytes: limits.max_admin_request_bytes,
+                setting: "server.max_admin_request_bytes",
+                route: row.name().into(),
+            },
+        };
+        let mut handler = row
             .handler
             .route_layer(middleware::from_fn_with_state(gate, auth::gate));
-        app = app.route(row.path, handler);
+        // Probes answer however loaded the daemon is; the stream is meant to stay open.
+        if row.access != Access::Public && row.path != "/v1/stream" {
+            handler =
+                handler.route_layer(middleware::from_fn_with_state(guard.clone(), limits::guard));
+        }
+        app = app.route(row.path, handler.route_layer(Extension(body)));
     }
     let state = ApiState { engine, limits };
     app.fallback(not_found)

@@ -57,7 +57,8 @@ const LINKS: [(&str, &str, &str, &[&str]); 2] = [
                        Every error answer is `{\"error\": {\"code\", \"message\", \"field\"?}}` \
                        (`ErrorBody`) with a stable `code`: `invalid_input`, `malformed_json`, \
                        `unsupported_media_type`, `payload_too_large`, `ssrf_blocked`, \
-                       `unauthorized`, `not_found`, `method_not_allowed`, `conflict`, \
+                       `unauthorized`, `insufficient_scope`, `not_found`, \
+                       `method_not_allowed`, `conflict`, `overloaded`, `timeout`, \
                        `invalid_state`, `edit_conflict`, `precondition_failed`, \
                        `shutting_down`, `storage_full`, `store_error`, `secret_error`, \
                        `internal_error`.\n\n\
@@ -171,8 +172,11 @@ fn conventions(op: &mut Operation, access: Option<Access>) {
         add_error(
             op,
             "503",
-            "The daemon is shutting down (`shutting_down`), or its store writer is saturated \
-             (`overloaded`, with `Retry-After`: nothing was stored, send it again).",
+            "The daemon is shutting down (`shutting_down`); it is serving its limit of \
+             requests at once or its store writer is saturated (`overloaded`, with \
+             `Retry-After`: nothing was done, send it again); or the request took longer \
+             than the request timeout (`timeout`: a write may have taken effect, retry with \
+             the same idempotency key).",
         );
     }
 }

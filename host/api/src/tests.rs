@@ -58,6 +58,21 @@ impl Answer {
 /// `exclusive`: whether it is the store's only daemon (a second one must not end the first
 /// one's leases).
 async fn serve(store: &TempStore, exclusive: bool) -> (Engine, String, CancellationToken) {
+    let limits = ApiLimits {
+        max_request_bytes: MAX_REQUEST_BYTES,
+        max_admin_request_bytes: MAX_REQUEST_BYTES,
+        max_batch: MAX_BATCH,
+        ..ApiLimits::default()
+    };
+    serve_with(store, exclusive, limits).await
+}
+
+/// [`serve`] with other limits.
+async fn serve_with(
+    store: &TempStore,
+    exclusive: bool,
+    limits: ApiLimits,
+) -> (Engine, String, CancellationToken) {
     let sender = HttpSender::new(SenderConfig::default(), NetworkPolicy::loopback()).unwrap();
     let cfg = EngineConfig {
         poll_interval: Duration::from_millis(50),
@@ -72,13 +87,7 @@ async fn serve(store: &TempStore, exclusive: bool) -> (Engine, String, Cancellat
         .install_bootstrap_token(TOKEN, "test operator")
         .await
         .unwrap();
-    let app = router(
-        engine.clone(),
-        ApiLimits {
-            max_request_bytes: MAX_REQUEST_BYTES,
-            max_batch: MAX_BATCH,
-        },
-    );
+    let app = router(engine.clone(), limits);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
@@ -109,6 +118,22 @@ impl Harness {
     async fn start() -> Harness {
         let store = TempStore::open("api");
         let (engine, base, stop) = serve(&store, true).await;
+        Harness::over(store, engine, base, stop).await
+    }
+
+    /// A harness whose API has `limits`.
+    async fn start_with(limits: ApiLimits) -> Harness {
+        let store = TempStore::open("api");
+        let (engine, base, stop) = serve_with(&store, true, limits).await;
+        Harness::over(store, engine, base, stop).await
+    }
+
+    async fn over(
+        store: TempStore,
+        engine: Engine,
+        base: String,
+        stop: CancellationToken,
+    ) -> Harness {
         Harness {
             base,
             http: reqwest::Client::new(),
@@ -1865,5 +1890,148 @@ async fn every_answer_carries_a_request_id() {
             .unwrap()
             .starts_with("req_")
     );
+    h.stop().await;
+}
+
+/// A request body that never ends until the returned writer writes and drops: the handler
+/// waits on it while holding its place.
+fn endless_body() -> (reqwest::Body, tokio::io::DuplexStream) {
+    let (reader, writer) = tokio::io::duplex(64);
+    let stream = tokio_util::io::ReaderStream::new(reader);
+    (reqwest::Body::wrap_stream(stream), writer)
+}
+
+/// Each route has its body limit: the event routes `max_request_bytes`, the others
+/// `max_admin_request_bytes`; the 413 names the route and the setting.
+#[tokio::test]
+async fn body_limits_are_per_route_and_named_in_the_error() {
+    let h = Harness::start_with(ApiLimits {
+        max_request_bytes: 64 * 1024,
+        max_admin_request_bytes: 2 * 1024,
+        ..ApiLimits::default()
+    })
+    .await;
+    let pad = "x".repeat(4 * 1024);
+    // 4 KiB is fine for an event, over the admin limit for a webhook.
+    let a = h
+        .post(
+            "/v1/events",
+            &json!({"type": "task.created", "resource": {"id": "t", "type": "task"}, "data": {"pad": pad}}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{:#}", a.json);
+    let a = h
+        .post(
+            "/v1/webhooks",
+            &json!({"url": h.receiver.url("/x"), "events": ["task.*"], "description": pad}),
+        )
+        .await;
+    let e = a.error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.contains("2048 byte limit of POST /v1/webhooks (server.max_admin_request_bytes)"),
+        "{message}"
+    );
+    let big = "x".repeat(70 * 1024);
+    let a = h
+        .post(
+            "/v1/events",
+            &json!({"type": "task.created", "resource": {"id": "t", "type": "task"}, "data": {"pad": big}}),
+        )
+        .await;
+    let e = a.error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("of POST /v1/events (server.max_request_bytes)"),
+        "{e}"
+    );
+    h.stop().await;
+}
+
+/// Past `max_concurrent_requests` in flight a request is shed at once with 503 `overloaded`
+/// and `Retry-After`; the probes still answer; once the slot frees, requests pass again.
+#[tokio::test]
+async fn requests_past_the_concurrency_limit_are_shed_with_retry_after() {
+    let h = Harness::start_with(ApiLimits {
+        max_concurrent_requests: 1,
+        ..ApiLimits::default()
+    })
+    .await;
+    let (body, feed) = endless_body();
+    let held = tokio::spawn(
+        h.http
+            .post(h.url("/v1/webhooks"))
+            .bearer_auth(TOKEN)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send(),
+    );
+    // Wait until the held request has its slot: then another one is shed.
+    let shed = eventually("a request shed", DEFAULT_DEADLINE, || async {
+        let a = h.get("/v1/stats").await;
+        (a.status == StatusCode::SERVICE_UNAVAILABLE).then_some(a)
+    })
+    .await;
+    let e = shed.error(StatusCode::SERVICE_UNAVAILABLE, "overloaded");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("server.max_concurrent_requests"),
+        "{e}"
+    );
+    assert_eq!(shed.headers["retry-after"], "1");
+    let probe = h.send(h.http.get(h.url("/readyz"))).await;
+    assert_eq!(probe.status, StatusCode::OK, "{:#}", probe.json);
+    // The held request ends (its body ends, malformed): the slot is free again.
+    let mut feed = feed;
+    tokio::io::AsyncWriteExt::write_all(&mut feed, b"{")
+        .await
+        .unwrap();
+    drop(feed);
+    let answer = held.await.unwrap().unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let a = h.get("/v1/stats").await;
+    assert_eq!(a.status, StatusCode::OK, "{:#}", a.json);
+    h.stop().await;
+}
+
+/// A request that takes longer than `request_timeout` is answered 503 `timeout`.
+#[tokio::test]
+async fn a_request_over_the_timeout_is_answered_503_timeout() {
+    let h = Harness::start_with(ApiLimits {
+        request_timeout: Duration::from_millis(300),
+        ..ApiLimits::default()
+    })
+    .await;
+    let (body, _feed) = endless_body();
+    let a = h
+        .send(
+            h.http
+                .post(h.url("/v1/webhooks"))
+                .bearer_auth(TOKEN)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body),
+        )
+        .await;
+    let e = a.error(StatusCode::SERVICE_UNAVAILABLE, "timeout");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("server.request_timeout_seconds"),
+        "{e}"
+    );
+    // The stream is not cut by the timeout: its answer starts and stays open.
+    let response = h
+        .http
+        .get(h.url("/v1/stream"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     h.stop().await;
 }

@@ -368,7 +368,7 @@ async fn change_webhook(
             id: id.to_owned(),
         }
     };
-    for _ in 0..CHANGE_ATTEMPTS {
+    for attempt in 0..CHANGE_ATTEMPTS {
         let Some(read) = inner.read_webhook(id).await? else {
             return Err(gone());
         };
@@ -401,6 +401,11 @@ async fn change_webhook(
             }
             Err(StoreError::VersionMismatch { .. }) if if_match.is_none() => {
                 tracing::debug!(webhook = %id, version, "webhook changed by another writer; reading it again");
+                // Two daemons retrying in lockstep can keep beating each other: wait a
+                // random moment, longer each time, so one of them gets through.
+                let ceiling_ms = 1u64 << attempt.min(6);
+                let wait = rand::random_range(0..=ceiling_ms);
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
             }
             Err(StoreError::NotFound { .. }) => return Err(gone()),
             Err(e) => return Err(e.into()),

@@ -266,6 +266,9 @@ impl Daemon {
             engine.clone(),
             ApiLimits {
                 max_request_bytes: config.server.max_request_bytes as usize,
+                max_admin_request_bytes: config.server.max_admin_request_bytes as usize,
+                request_timeout: Duration::from_secs(config.server.request_timeout_seconds),
+                max_concurrent_requests: config.server.max_concurrent_requests as usize,
                 ..ApiLimits::default()
             },
         );

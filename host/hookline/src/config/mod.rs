@@ -150,8 +150,14 @@ pub struct ServerConfig {
     /// The API's bearer token, when configured (file, `HOOKLINE_SERVER_TOKEN` or
     /// `HOOKLINE_API_TOKEN`); otherwise the daemon generates [`ServerConfig::token_file`].
     pub token: Option<Redacted<String>>,
-    /// Largest API request body, in bytes.
+    /// Largest body of the event routes, in bytes.
     pub max_request_bytes: u64,
+    /// Largest body of every other API route, in bytes.
+    pub max_admin_request_bytes: u64,
+    /// Longest an API request may take before it is answered 503 `timeout`, seconds.
+    pub request_timeout_seconds: u64,
+    /// API requests served at once; more are answered 503 `overloaded`.
+    pub max_concurrent_requests: u64,
     /// Directory for the generated token and the default database.
     pub data_dir: PathBuf,
 }

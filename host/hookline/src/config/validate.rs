@@ -121,6 +121,24 @@ impl<'a> Checker<'a> {
             1024,
             1 << 30,
         );
+        self.range(
+            "server.max_admin_request_bytes",
+            s.max_admin_request_bytes,
+            1024,
+            1 << 30,
+        );
+        self.range(
+            "server.request_timeout_seconds",
+            s.request_timeout_seconds,
+            1,
+            3600,
+        );
+        self.range(
+            "server.max_concurrent_requests",
+            s.max_concurrent_requests,
+            1,
+            1_000_000,
+        );
         if s.data_dir.as_os_str().is_empty() {
             self.fail("server.data_dir", "must not be empty");
         }
