@@ -127,6 +127,7 @@
 //!
 //! [`ErrorKind`]: hookline_core::model::ErrorKind
 
+pub mod builtin;
 mod cache;
 mod host;
 mod input;
