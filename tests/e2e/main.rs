@@ -5,6 +5,7 @@ mod cli_keys;
 mod bad_input;
 mod behaviours;
 mod bench;
+mod builtin_javascript;
 mod cli_clients;
 mod console;
 mod contract;

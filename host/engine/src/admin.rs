@@ -152,6 +152,13 @@ async fn check_plugin_config(
             "plugin_config",
             format!("plugin `{plugin}` refused it: {message}"),
         )),
+        // A built-in plugin (`builtin:…`) is part of the binary: one that does not load now
+        // never will (an unknown name), so that is refused rather than deployed later.
+        Err(ConfigCheckError::Plugin(error @ PluginError::Load { .. }))
+            if plugin.starts_with("builtin:") =>
+        {
+            Err(EngineError::invalid("plugin", error.to_string()))
+        }
         Err(ConfigCheckError::Plugin(error @ PluginError::Load { .. })) => {
             tracing::warn!(
                 webhook = %record.id,

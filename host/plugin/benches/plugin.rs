@@ -6,6 +6,8 @@
 //! edit in plain Rust with `serde_json` (parse, remove `data.prompt` and every
 //! `data.items.*.token`, mask `resource.labels.email`, serialise). The event is about 1 KB.
 //! `wasm_async`: the `wasm` call as the engine makes it, `transform_async` on a Tokio task.
+//! `javascript_inline`: the same edit as an inline script of `builtin:javascript` (QuickJS
+//! started, the script compiled and run, in a fresh instance per call).
 //!
 //! ```text
 //! cargo bench -p hookline-plugin --bench plugin
@@ -33,6 +35,13 @@ const PAYLOAD: &str = r#"{"event":"task.completed","timestamp":"2024-05-06T07:08
 const CONFIG: &str =
     r#"{"remove":["data.prompt","data.items.*.token"],"mask":["resource.labels.email"]}"#;
 const MASK: &str = "***";
+
+/// The same edit as an inline script of the built-in `builtin:javascript` plugin.
+const JS_REDACT: &str = "export default (event) => {\n  delete event.data.prompt;\n  for (const item of event.data.items ?? []) delete item.token;\n  if (event.resource.labels?.email !== undefined) event.resource.labels.email = '***';\n  return event;\n}";
+
+fn js_config() -> String {
+    serde_json::json!({ "script": JS_REDACT }).to_string()
+}
 
 /// The native equivalent of `redact` with [`CONFIG`].
 fn native(payload: &[u8]) -> Vec<u8> {
@@ -98,6 +107,23 @@ fn wasm_async(
     sent(rt.block_on(runtime.transform_async(plugin, input, runtime.default_limits())))
 }
 
+/// The inline JavaScript plugin with [`JS_REDACT`], checked against [`native`].
+fn setup_js(runtime: &PluginRuntime) -> std::sync::Arc<LoadedPlugin> {
+    let plugin = runtime
+        .load(std::path::Path::new(hookline_plugin::builtin::JAVASCRIPT))
+        .expect("builtin:javascript loads");
+    let a: Value = serde_json::from_slice(&native(PAYLOAD.as_bytes())).expect("JSON");
+    let b: Value = serde_json::from_slice(&wasm_with(
+        runtime,
+        &plugin,
+        PAYLOAD.as_bytes(),
+        &js_config(),
+    ))
+    .expect("JSON");
+    assert_eq!(a, b, "native and the inline script disagree");
+    plugin
+}
+
 fn setup() -> (PluginRuntime, std::sync::Arc<LoadedPlugin>) {
     let runtime = PluginRuntime::new(PluginRuntimeConfig {
         max_concurrent_calls: 4,
@@ -132,6 +158,11 @@ fn bench(c: &mut Criterion) {
     group.bench_function("wasm_fresh_instance_no_paths", |b| {
         b.iter(|| wasm_with(&runtime, &plugin, black_box(payload), "{}"))
     });
+    let js = setup_js(&runtime);
+    let js_config = js_config();
+    group.bench_function("javascript_inline_fresh_instance", |b| {
+        b.iter(|| wasm_with(&runtime, &js, black_box(payload), &js_config))
+    });
     group.finish();
 }
 
@@ -163,6 +194,18 @@ fn summary() {
             wasm_with(&runtime, &plugin, black_box(payload), "{}")
         }));
     }
+    let js = setup_js(&runtime);
+    let js_config = js_config();
+    let mut j: Vec<Duration> = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..10 {
+                black_box(wasm_with(&runtime, &js, black_box(payload), &js_config));
+            }
+            started.elapsed() / 10
+        })
+        .collect();
+    j.sort();
     n.sort();
     w.sort();
     a.sort();
@@ -181,6 +224,12 @@ fn summary() {
         us(wasm_async),
         wasm_async.as_secs_f64() / native.as_secs_f64(),
         us(floor)
+    );
+    println!(
+        "summary: the same edit as an inline script (builtin:javascript, a fresh QuickJS per \
+         call): {:.0} µs, {:.0}x native",
+        us(j[j.len() / 2]),
+        j[j.len() / 2].as_secs_f64() / native.as_secs_f64()
     );
 }
 

@@ -13,6 +13,9 @@
 //!   error variant maps to one [`ErrorKind`] (`plugin_trap`, `plugin_fuel`, …).
 //! - [`PluginLimits`]: fuel, wall-clock deadline and memory cap of one call.
 //! - [`PluginStats`]: calls, outcomes and time per plugin ([`PluginRuntime::stats`]).
+//! - [`builtin`]: plugins built into the host, named where a file would be:
+//!   `builtin:javascript` runs a webhook's inline script (`plugin_config.script`) in QuickJS,
+//!   a component built from `builtin/javascript/` by `build.rs` and embedded.
 //! - [`PluginRuntime::check_config`] / [`PluginRuntime::check_config_for`]: a webhook's
 //!   `plugin_config` through the plugin's optional `check-config` export (world 0.2.0;
 //!   plugins of 0.1.0 load too and accept everything), remembered so that a replacement file
@@ -127,6 +130,7 @@
 //!
 //! [`ErrorKind`]: hookline_core::model::ErrorKind
 
+pub mod builtin;
 mod cache;
 mod host;
 mod input;

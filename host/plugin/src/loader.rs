@@ -11,6 +11,7 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::bindings::{TransformOnly, TransformOnlyPre};
+use super::builtin;
 use super::cache::DiskCache;
 use super::host::HostState;
 use super::stats::{CallCounters, PluginStats};
@@ -211,9 +212,11 @@ impl Loader {
             .get(path)?
             .clone();
         let state = lock(&slot.state);
-        let fresh = state
-            .checked_at
-            .is_some_and(|at| at.elapsed() < self.interval);
+        // A built-in plugin's bytes are part of the binary: never stale.
+        let fresh = builtin::component(path).is_some()
+            || state
+                .checked_at
+                .is_some_and(|at| at.elapsed() < self.interval);
         if fresh { state.current.clone() } else { None }
     }
 
@@ -237,6 +240,12 @@ impl Loader {
         path: &Path,
         accept: &dyn Fn(&LoadedPlugin) -> Result<(), PluginError>,
     ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        if let Some(bytes) = builtin::component(path) {
+            return self.load_builtin(slot, path, bytes);
+        }
+        if let Some(message) = path.to_str().and_then(builtin::unknown_builtin) {
+            return Err(load_error(path, message));
+        }
         let current = {
             let mut state = lock(&slot.state);
             let fresh = state
@@ -333,6 +342,30 @@ impl Loader {
             }
             Err(error) => self.keep_or_fail(slot, current, Some(fingerprint), error),
         }
+    }
+
+    /// A built-in plugin: compiled (or read from the disk cache) once, then kept; there is no
+    /// file to watch.
+    fn load_builtin(
+        &self,
+        slot: &Slot,
+        path: &Path,
+        bytes: &'static [u8],
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        if let Some(current) = lock(&slot.state).current.clone() {
+            return Ok(current);
+        }
+        let _compiling = lock(&slot.reload);
+        if let Some(current) = lock(&slot.state).current.clone() {
+            return Ok(current);
+        }
+        let sha256: [u8; 32] = Sha256::digest(bytes).into();
+        let plugin = Arc::new(self.compile(path, bytes, sha256, slot.counters.clone())?);
+        let mut state = lock(&slot.state);
+        state.current = Some(plugin.clone());
+        state.checked_at = Some(Instant::now());
+        state.failed = None;
+        Ok(plugin)
     }
 
     /// After a failed (re)load: keep serving the previous version if there is one (logging

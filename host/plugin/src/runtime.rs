@@ -324,10 +324,13 @@ impl PluginRuntime {
     /// Compiles `path` afresh, bypassing the memory cache (the disk cache still applies):
     /// what `hookline plugin check` measures.
     pub fn compile_uncached(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
-        let bytes = std::fs::read(path).map_err(|e| PluginError::Load {
-            path: path.to_owned(),
-            message: format!("cannot read the file: {e}"),
-        })?;
+        let bytes = match crate::builtin::component(path) {
+            Some(bytes) => bytes.to_vec(),
+            None => std::fs::read(path).map_err(|e| PluginError::Load {
+                path: path.to_owned(),
+                message: format!("cannot read the file: {e}"),
+            })?,
+        };
         use sha2::Digest;
         let sha256: [u8; 32] = sha2::Sha256::digest(&bytes).into();
         self.loader.compile(path, &bytes, sha256, Arc::default())

@@ -1120,7 +1120,15 @@ async fn run_scenario(
     })
 }
 
+/// `path` made absolute (the child daemon runs elsewhere); a built-in plugin's name
+/// (`builtin:javascript`) as is.
 fn absolute(path: &Path) -> PathBuf {
+    if path
+        .to_str()
+        .is_some_and(hookline_plugin::builtin::is_builtin_name)
+    {
+        return path.to_owned();
+    }
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 

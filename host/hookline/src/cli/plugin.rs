@@ -165,7 +165,11 @@ fn describe_import(name: &str) -> &'static str {
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let runtime = runtime(PluginLimits::default())?;
-    let config = args.config.as_deref().map(read_config).transpose()?;
+    let config = args
+        .config
+        .as_deref()
+        .map(|c| read_config(c).and_then(|c| with_script_file(&args.file, c)))
+        .transpose()?;
     match runtime.compile_uncached(&args.file) {
         Ok(plugin) => {
             let info = plugin.info();
@@ -285,7 +289,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         deadline: Duration::from_millis(args.timeout_ms.max(1)),
         memory_bytes: usize::try_from(args.memory_mb.max(1) << 20).unwrap_or(usize::MAX),
     };
-    let config = args.config.as_deref().map(read_config).transpose()?;
+    let config = args
+        .config
+        .as_deref()
+        .map(|c| read_config(c).and_then(|c| with_script_file(&args.file, c)))
+        .transpose()?;
     let replay = match &args.replay {
         Some(id) => {
             // The same resolution, precedence and messages as the other clients and the
@@ -454,6 +462,16 @@ fn read_config(arg: &str) -> anyhow::Result<String> {
         bail!("--config must be a JSON object, got {text}");
     }
     Ok(value.to_string())
+}
+
+/// `--config` of `builtin:javascript` may name a `script_file` (relative to the current
+/// directory): read into `script` here, as the daemon reads it at start.
+fn with_script_file(plugin: &Path, config: String) -> anyhow::Result<String> {
+    match hookline::config::resolve_script_file(plugin, &config, None) {
+        Ok(Some(resolved)) => Ok(resolved),
+        Ok(None) => Ok(config),
+        Err((key, message)) => bail!("--config{key}: {message}"),
+    }
 }
 
 fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {

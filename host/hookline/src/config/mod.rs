@@ -681,6 +681,71 @@ pub fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
     Ok(out)
 }
 
+/// For a `builtin:javascript` webhook whose `plugin_config` names a `script_file`: reads the
+/// file (relative to `config_dir`, the config file's folder) into `script`.
+fn read_script_file(
+    webhook: &mut WebhookConfig,
+    config_dir: Option<&Path>,
+) -> Result<(), (&'static str, String)> {
+    let (Some(plugin), Some(text)) = (&webhook.plugin, webhook.plugin_config.as_deref()) else {
+        return Ok(());
+    };
+    if let Some(resolved) = resolve_script_file(plugin, text, config_dir)? {
+        webhook.plugin_config = Some(resolved);
+    }
+    Ok(())
+}
+
+/// A `builtin:javascript` `plugin_config` (JSON text) with its `script_file` read into
+/// `script`, the file's name kept as `script_name` for the plugin's messages; `None` when
+/// there is nothing to read (another plugin, or no `script_file`). A relative path is taken
+/// from `dir` (the config file's folder; the current directory when `None`). The plugin
+/// itself reads no files, and the API takes `script` only.
+///
+/// # Errors
+/// The key under `plugin_config` (`.script_file`) and what is wrong with it.
+pub fn resolve_script_file(
+    plugin: &Path,
+    plugin_config: &str,
+    dir: Option<&Path>,
+) -> Result<Option<String>, (&'static str, String)> {
+    if plugin.as_os_str() != hookline_plugin::builtin::JAVASCRIPT {
+        return Ok(None);
+    }
+    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str(plugin_config) else {
+        // Not an object: the plugin's check-config says why.
+        return Ok(None);
+    };
+    let Some(file) = map.remove("script_file") else {
+        return Ok(None);
+    };
+    let serde_json::Value::String(file) = file else {
+        return Err((
+            ".script_file",
+            "must be a string: the script's path, relative to the config file".to_owned(),
+        ));
+    };
+    if map.contains_key("script") {
+        return Err((
+            ".script_file",
+            "is set next to `script`: give the script inline or as a file, not both".to_owned(),
+        ));
+    }
+    let path = match dir {
+        Some(dir) if Path::new(&file).is_relative() => dir.join(&file),
+        _ => PathBuf::from(&file),
+    };
+    let script = std::fs::read_to_string(&path).map_err(|e| {
+        (
+            ".script_file",
+            format!("cannot read `{}`: {e}", path.display()),
+        )
+    })?;
+    map.insert("script".to_owned(), serde_json::Value::String(script));
+    map.insert("script_name".to_owned(), serde_json::Value::String(file));
+    Ok(Some(serde_json::Value::Object(map).to_string()))
+}
+
 fn load_from(
     file: Option<(&str, &str)>,
     env: impl IntoIterator<Item = (String, String)>,
@@ -727,8 +792,13 @@ fn load_from(
         .replace(VERSION_PLACEHOLDER, env!("CARGO_PKG_VERSION"));
 
     let mut check = Checker::new(Some((&index, &sources)));
+    // `script_file` paths are relative to the config file's folder.
+    let config_dir = file.and_then(|(name, _)| Path::new(name).parent());
     for (i, webhook) in config.webhooks.iter_mut().enumerate() {
         webhook.plugin_config_origin = check.origin(&format!("webhooks[{i}].plugin_config"));
+        if let Err((key, message)) = read_script_file(webhook, config_dir) {
+            check.fail(&format!("webhooks[{i}].plugin_config{key}"), message);
+        }
     }
     check.config(&config);
     check.explicit_retry_keys();

@@ -291,6 +291,56 @@ fn plugin_config_becomes_json_text() {
 }
 
 #[test]
+fn a_javascript_script_file_is_read_relative_to_the_config_file() {
+    let (dir, file) = temp_file(
+        "hookline.toml",
+        &webhook(
+            "plugin = \"builtin:javascript\"\nplugin_config = { script_file = \"transforms/slim.js\" }",
+        ),
+    );
+    std::fs::create_dir_all(dir.join("transforms")).unwrap();
+    std::fs::write(
+        dir.join("transforms/slim.js"),
+        "export default (e) => e.data\n",
+    )
+    .unwrap();
+    let c = Config::load(Some(&file), []).unwrap();
+    let got: serde_json::Value =
+        serde_json::from_str(c.webhooks[0].plugin_config.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!({
+            "script": "export default (e) => e.data\n",
+            "script_name": "transforms/slim.js",
+        })
+    );
+
+    std::fs::remove_file(dir.join("transforms/slim.js")).unwrap();
+    let e = Config::load(Some(&file), []).unwrap_err().to_string();
+    assert_has(&e, "`webhooks[0].plugin_config.script_file`: cannot read `");
+    assert_has(&e, "transforms/slim.js");
+    assert_has(
+        &err(&webhook(
+            "plugin = \"builtin:javascript\"\nplugin_config = { script = \"x\", script_file = \"a.js\" }",
+        )),
+        "not both",
+    );
+    // Another plugin's `script_file` is that plugin's business.
+    let c = load(&webhook(
+        "plugin = \"p.wasm\"\nplugin_config = { script_file = \"a.js\" }",
+    ))
+    .unwrap();
+    assert_has(
+        c.webhooks[0].plugin_config.as_deref().unwrap(),
+        "script_file",
+    );
+    assert_has(
+        &err(&webhook("plugin = \"builtin:python\"")),
+        "`builtin:python` is not a built-in plugin (built-in: builtin:javascript)",
+    );
+}
+
+#[test]
 fn the_example_file_parses_and_validates() {
     let example = include_str!("../../../../hookline.example.toml");
     let c = Config::from_toml_str(example, "hookline.example.toml", []).unwrap();

@@ -370,6 +370,14 @@ impl<'a> Checker<'a> {
         {
             self.fail(&format!("{path}.plugin"), "must not be empty");
         }
+        if let Some(why) = w
+            .plugin
+            .as_ref()
+            .and_then(|p| p.to_str())
+            .and_then(hookline_plugin::builtin::unknown_builtin)
+        {
+            self.fail(&format!("{path}.plugin"), why);
+        }
         if w.plugin_config.is_some() && w.plugin.is_none() {
             self.fail(
                 &format!("{path}.plugin_config"),
