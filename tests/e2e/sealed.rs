@@ -230,10 +230,44 @@ async fn keys_rotate_reseals_every_secret_under_a_new_key() {
 
     deliver_and_verify(&daemon, &receiver, &[("/hook", &secret)], 1).await;
 
-    // Refused while the daemon holds the store.
-    let busy = run_hookline(&["keys", "rotate", "--config", config], b"");
-    assert_eq!(busy.status.code(), Some(1), "{busy:?}");
+    // Online: the running daemon re-seals everything under the new key, no restart.
+    let first_key = std::fs::read_to_string(&key_file).unwrap();
+    let online = run_hookline(&["keys", "rotate", "--config", config], b"");
+    let stdout = String::from_utf8_lossy(&online.stdout);
+    assert_eq!(
+        online.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&online.stderr)
+    );
+    assert!(stdout.contains("the running daemon re-sealed"), "{stdout}");
     let old_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(old_key, first_key);
+    assert!(
+        !daemon
+            .dir()
+            .join("data")
+            .join("encryption-key.next")
+            .exists()
+    );
+    // Still delivering, signed with the same secret, the header opened under the new key.
+    deliver_and_verify(&daemon, &receiver, &[("/hook", &secret)], 2).await;
+    assert_eq!(
+        receiver.requests_to("/hook")[1].expect_header("x-api-key"),
+        "rotated-header-key-991"
+    );
+    let sealer = hookline_core::secret::Sealer::from_hex(&old_key).unwrap();
+    let (online_sealed, _) = stored_secret(&daemon.dir().join("hookline.db"), "hook");
+    assert_eq!(*sealer.open_string(&online_sealed).unwrap(), secret);
+    assert!(
+        hookline_core::secret::Sealer::from_hex(&first_key)
+            .unwrap()
+            .open(&online_sealed)
+            .is_err(),
+        "still sealed under the replaced key"
+    );
+
+    // Offline: with the daemon stopped, the command re-seals the store itself.
     daemon.terminate().await;
     let db = daemon.dir().join("hookline.db");
     let (before, previous_before) = stored_secret(&db, "hook");
@@ -276,8 +310,8 @@ async fn keys_rotate_reseals_every_secret_under_a_new_key() {
 
     // The webhook signs with the secret shown at rotation, under the new key.
     daemon.restart().await;
-    deliver_and_verify(&daemon, &receiver, &[("/hook", &secret)], 2).await;
-    let req = &receiver.requests_to("/hook")[1];
+    deliver_and_verify(&daemon, &receiver, &[("/hook", &secret)], 3).await;
+    let req = &receiver.requests_to("/hook")[2];
     assert_eq!(req.expect_header("x-api-key"), "rotated-header-key-991");
     let db_bytes = std::fs::read(&db).unwrap();
     assert!(

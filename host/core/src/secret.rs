@@ -179,6 +179,9 @@ pub const PLAIN_MARKER: &str = "v0:plain:";
 #[derive(Clone)]
 pub struct Sealer {
     key: Option<Zeroizing<[u8; SEAL_KEY_LEN]>>,
+    /// During a key rotation: the key being replaced, tried when a value does not open
+    /// under `key` ([`Sealer::with_previous`]). Never used to seal.
+    previous: Option<Zeroizing<[u8; SEAL_KEY_LEN]>>,
 }
 
 impl fmt::Debug for Sealer {
@@ -250,7 +253,16 @@ impl Sealer {
     pub fn from_bytes(key: &[u8; SEAL_KEY_LEN]) -> Self {
         Self {
             key: Some(Zeroizing::new(*key)),
+            previous: None,
         }
+    }
+
+    /// This sealer, also opening values sealed under `previous`'s key: what a daemon uses
+    /// while it re-seals everything under a new key, so nothing stops opening meanwhile.
+    /// It still seals under its own key only.
+    pub fn with_previous(mut self, previous: &Sealer) -> Self {
+        self.previous = previous.key.clone();
+        self
     }
 
     /// A sealer encrypting under a key written as 64 hex characters (either case;
@@ -272,13 +284,19 @@ impl Sealer {
                 SealKeyError::WrongLength { len: hex_key.len() }
             }
         })?;
-        Ok(Self { key: Some(key) })
+        Ok(Self {
+            key: Some(key),
+            previous: None,
+        })
     }
 
     /// The origin's fallback when no key is configured: secrets are stored only
     /// base64-encoded, readable by anyone who can read the store. Not for production.
     pub fn insecure_plaintext() -> Self {
-        Self { key: None }
+        Self {
+            key: None,
+            previous: None,
+        }
     }
 
     /// Whether this sealer encrypts (`false` for [`insecure_plaintext`](Self::insecure_plaintext)).
@@ -341,7 +359,11 @@ impl Sealer {
         };
         if let Some(body) = sealed.strip_prefix(SEALED_MARKER) {
             let key = self.key.as_ref().ok_or(SealError::KeyNeeded)?;
-            return open_aes_gcm(key, decode(body)?);
+            let buf = decode(body)?;
+            return match (open_aes_gcm(key, buf.clone()), &self.previous) {
+                (Err(SealError::Authentication), Some(previous)) => open_aes_gcm(previous, buf),
+                (result, _) => result,
+            };
         }
         if let Some(body) = sealed.strip_prefix(PLAIN_MARKER) {
             return decode(body);
@@ -621,5 +643,27 @@ mod tests {
             let altered = format!("{SEALED_MARKER}{}", BASE64.encode(&raw));
             prop_assert_eq!(sealer.open(&altered), Err(SealError::Authentication));
         }
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    #[test]
+    fn a_sealer_with_a_previous_key_opens_both_and_seals_under_its_own() {
+        let old = Sealer::from_bytes(&[1; SEAL_KEY_LEN]);
+        let new = Sealer::from_bytes(&[2; SEAL_KEY_LEN]);
+        let under_old = old.seal(b"whsec_old");
+        assert_eq!(new.open(&under_old), Err(SealError::Authentication));
+        let rotating = new.clone().with_previous(&old);
+        assert_eq!(&*rotating.open_string(&under_old).unwrap(), "whsec_old");
+        let resealed = rotating.seal(b"whsec_old");
+        assert_eq!(&*new.open_string(&resealed).unwrap(), "whsec_old");
+        assert_eq!(old.open(&resealed), Err(SealError::Authentication));
+        // A value under neither key is still refused.
+        let other = Sealer::from_bytes(&[3; SEAL_KEY_LEN]).seal(b"x");
+        assert_eq!(rotating.open(&other), Err(SealError::Authentication));
+        assert!(!format!("{rotating:?}").contains("[2"), "{rotating:?}");
     }
 }

@@ -18,7 +18,7 @@ use hookline_core::model::{
 use hookline_core::pattern::Pattern;
 use hookline_core::rules;
 use hookline_core::secret::{
-    generate_ed25519, generate_marionette, generate_standard, secret_prefix,
+    Sealer, generate_ed25519, generate_marionette, generate_standard, secret_prefix,
 };
 use hookline_core::signing::{Scheme, SigningKey};
 use hookline_core::transform::{ConfigCheckError, ConfigUser, PluginError};
@@ -220,7 +220,7 @@ fn record_from_spec(
         url: spec.url.clone(),
         events: spec.events.clone(),
         scheme: spec.scheme.unwrap_or_default(),
-        secret_sealed: inner.sealer.seal(secret.as_bytes()),
+        secret_sealed: inner.sealer().seal(secret.as_bytes()),
         secret_prefix: secret_prefix(secret).to_owned(),
         previous_secret: None,
         headers: spec.headers.clone(),
@@ -428,15 +428,23 @@ async fn change_webhook(
 /// in another form than the engine's sealer writes (stored unsealed, or before the mode
 /// marker or the sealing of URLs and headers existed).
 pub(super) fn needs_reseal(inner: &Inner, record: &WebhookRecord) -> bool {
-    inner.sealer.needs_reseal(&record.secret_sealed)
+    inner.sealer().needs_reseal(&record.secret_sealed)
         || record
             .previous_secret
             .as_ref()
-            .is_some_and(|(sealed, _)| inner.sealer.needs_reseal(sealed))
-        || at_rest::needs_seal(&inner.sealer, record)
+            .is_some_and(|(sealed, _)| inner.sealer().needs_reseal(sealed))
+        || at_rest::needs_seal(&inner.sealer(), record)
 }
 
 impl Inner {
+    /// The sealer of secrets and credentials at rest (changed only by a key rotation).
+    pub(super) fn sealer(&self) -> Sealer {
+        self.sealer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Webhook `id` as the engine uses it: what the store holds, its sealed URL and
     /// headers opened ([`at_rest`]).
     pub(super) async fn read_webhook(
@@ -452,7 +460,7 @@ impl Inner {
     /// `stored` with its sealed URL and headers opened.
     pub(super) fn opened(&self, stored: WebhookRecord) -> Result<WebhookRecord, EngineError> {
         let id = stored.id.clone();
-        at_rest::open(&self.sealer, stored)
+        at_rest::open(&self.sealer(), stored)
             .map_err(|e| EngineError::Secret(format!("webhook `{id}`: {e}")))
     }
 
@@ -463,7 +471,7 @@ impl Inner {
     ) -> Result<WebhookRecord, StoreError> {
         let stored = self
             .store
-            .create_webhook(at_rest::seal(&self.sealer, record.clone()))
+            .create_webhook(at_rest::seal(&self.sealer(), record.clone()))
             .await?;
         Ok(WebhookRecord {
             version: stored.version,
@@ -481,7 +489,7 @@ impl Inner {
         let stored = self
             .store
             .update_webhook(
-                at_rest::seal(&self.sealer, record.clone()),
+                at_rest::seal(&self.sealer(), record.clone()),
                 expected_version,
             )
             .await?;
@@ -509,7 +517,7 @@ pub(super) async fn reseal_secrets(
     change_webhook(inner, id, None, |mut r| {
         resealed = false;
         if let Some(sealed) = inner
-            .sealer
+            .sealer()
             .reseal(&r.secret_sealed)
             .map_err(secret_error)?
         {
@@ -517,7 +525,7 @@ pub(super) async fn reseal_secrets(
             resealed = true;
         }
         if let Some((previous, _)) = &mut r.previous_secret
-            && let Some(sealed) = inner.sealer.reseal(previous).map_err(secret_error)?
+            && let Some(sealed) = inner.sealer().reseal(previous).map_err(secret_error)?
         {
             *previous = sealed;
             resealed = true;
@@ -839,6 +847,50 @@ impl Engine {
         .await
     }
 
+    /// Re-seals every webhook's secrets, URL credentials and sensitive header values under
+    /// `new` while the engine runs: values under the current key keep opening meanwhile
+    /// ([`Sealer::with_previous`]), each webhook is rewritten by a compare-and-set like any
+    /// other change, and from then on everything is sealed under `new` only. Returns how
+    /// many webhooks were re-sealed. Safe to run again after a failure (each value opens
+    /// under either key).
+    pub async fn rotate_sealing_key(&self, new: Sealer) -> Result<usize, EngineError> {
+        let inner = &self.inner;
+        let rotating = new.clone().with_previous(&inner.sealer());
+        *inner.sealer.write().unwrap_or_else(|e| e.into_inner()) = rotating.clone();
+        let mut count = 0;
+        for stored in inner.store.list_webhooks().await? {
+            let id = stored.id.clone();
+            let reseal = |sealed: &str| -> Result<String, EngineError> {
+                let plaintext = rotating
+                    .open(sealed)
+                    .map_err(|e| EngineError::Secret(format!("webhook `{id}`: {e}")))?;
+                Ok(rotating.seal(&plaintext))
+            };
+            // The read opens the URL and headers under either key; the write seals them
+            // under the new one.
+            let changed = change_webhook(inner, &id, None, |mut r| {
+                r.secret_sealed = reseal(&r.secret_sealed)?;
+                if let Some((previous, _)) = &mut r.previous_secret {
+                    *previous = reseal(previous)?;
+                }
+                Ok(Some(r))
+            })
+            .await;
+            match changed {
+                Ok(_) => count += 1,
+                // Deleted meanwhile: nothing left to re-seal.
+                Err(EngineError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        *inner.sealer.write().unwrap_or_else(|e| e.into_inner()) = new;
+        tracing::info!(
+            webhooks = count,
+            "re-sealed every webhook under the new encryption key"
+        );
+        Ok(count)
+    }
+
     /// Rotates a webhook's secret: the new one signs from now on, the old one keeps signing
     /// too (both signatures sent) for the grace window. `secret` sets the new one. With
     /// `if_match`, only if the webhook is still at that version.
@@ -854,14 +906,14 @@ impl Engine {
         let mut made = None;
         let webhook = change_webhook(inner, id, if_match, |mut r| {
             let current = inner
-                .sealer
+                .sealer()
                 .open_string(&r.secret_sealed)
                 .map_err(|e| EngineError::Secret(format!("webhook `{id}`: {e}")))?;
             let (new_secret, public_key) =
                 make_secret(r.scheme, secret.as_deref(), Some(&current))?;
             let grace_until = now + inner.cfg.rotation_grace.as_millis() as Millis;
             r.previous_secret = Some((r.secret_sealed.clone(), grace_until));
-            r.secret_sealed = inner.sealer.seal(new_secret.as_bytes());
+            r.secret_sealed = inner.sealer().seal(new_secret.as_bytes());
             r.secret_prefix = secret_prefix(&new_secret).to_owned();
             r.updated_at = now;
             made = Some((new_secret, public_key));

@@ -369,7 +369,9 @@ pub(crate) struct Inner {
     defaults: Defaults,
     store: Arc<dyn Store>,
     sender: HttpSender,
-    sealer: Sealer,
+    /// Swapped only by a key rotation ([`Engine::rotate_sealing_key`]); read by admin
+    /// changes and webhook installs, never per delivery.
+    sealer: std::sync::RwLock<Sealer>,
     registry: Registry,
     /// This process's lease owner name.
     owner: String,
@@ -422,9 +424,9 @@ impl Inner {
         &self,
         record: hookline_core::model::WebhookRecord,
     ) -> Result<Arc<Runtime>, EngineError> {
-        let runtime = self
-            .registry
-            .install(record, &self.sealer, &self.sender, &self.defaults)?;
+        let runtime =
+            self.registry
+                .install(record, &self.sealer(), &self.sender, &self.defaults)?;
         self.workers
             .set_limit(&runtime.record.id, runtime.max_concurrency);
         Ok(runtime)
@@ -487,7 +489,7 @@ impl Engine {
             defaults,
             store,
             sender,
-            sealer,
+            sealer: std::sync::RwLock::new(sealer),
             registry: Registry::default(),
             owner: new_id_at("node", cfg.clock.now_ms()),
             capacity: Arc::new(Semaphore::new(cfg.queue_capacity.max(1))),
@@ -513,7 +515,7 @@ impl Engine {
             // A store written unsealed (or before the mode marker, or before URLs and
             // headers were sealed) is sealed on the first start with a key.
             let loaded = if admin::needs_reseal(&inner, &record) {
-                let rewrite = hookline_core::at_rest::needs_seal(&inner.sealer, &record);
+                let rewrite = hookline_core::at_rest::needs_seal(&inner.sealer(), &record);
                 admin::reseal_secrets(&inner, &id, rewrite).await
             } else {
                 inner

@@ -136,6 +136,15 @@ impl Daemon {
         match Daemon::start_on(&config, sqlite.clone(), sealer, token, token_source).await {
             Ok(mut daemon) => {
                 daemon.store = Some(sqlite);
+                // The data dir's key rotates online: `hookline keys rotate` leaves the new
+                // key in `encryption-key.next`, and this daemon re-seals everything under it.
+                if let KeySource::File(path) | KeySource::Generated(path) = &key_source {
+                    tokio::spawn(finish_rotations(
+                        daemon.engine.clone(),
+                        path.clone(),
+                        daemon.stop.clone(),
+                    ));
+                }
                 daemon.key_source = key_source;
                 Ok(daemon)
             }
@@ -352,18 +361,21 @@ fn open_store(config: &Config) -> Result<Arc<SqliteStore>, DaemonError> {
 pub struct KeyRotation {
     /// The key file now holding the new key.
     pub key_file: PathBuf,
-    /// Webhooks whose secrets were re-sealed.
-    pub webhooks: usize,
+    /// Webhooks whose secrets were re-sealed by this process; `None` when the running
+    /// daemon did it (online rotation).
+    pub webhooks: Option<usize>,
 }
 
-/// `hookline keys rotate`: re-seals every stored secret (current and previous) under a new
-/// key, then makes it the data dir's key. The daemon must be stopped (the store's lock
-/// says so otherwise).
+/// `hookline keys rotate`: re-seals every stored secret (current and previous), URL
+/// credential and sensitive header value under a new key, then makes it the data dir's key.
 ///
-/// Crash-safe: the new key is written first to `encryption-key.next`, and moved over
-/// `encryption-key` only once every webhook is re-sealed. A daemon refuses to start while
-/// `.next` exists; running the command again finishes the rotation (each value opens under
-/// the new key or the old one).
+/// The new key is written first to `encryption-key.next`. With the daemon running (it
+/// holds the store's lock), the daemon does the rest online, with no restart and no
+/// downtime ([`finish_rotations`]), and this waits until it has. Without one, this
+/// re-seals the store itself. Either way the key moves over `encryption-key` only once
+/// every webhook is re-sealed, so it is crash-safe: a daemon started with `.next` present
+/// opens values under either key and finishes the rotation, and running the command again
+/// does too.
 ///
 /// Only the generated key rotates: a configured key (`security.encryption_key_file`,
 /// `HOOKLINE_ENCRYPTION_KEY`) is the operator's to replace.
@@ -426,7 +438,21 @@ pub async fn rotate_key(config: &Config) -> Result<KeyRotation, DaemonError> {
             })?
         }
     };
-    let store = open_store(config)?;
+    let store = match open_store(config) {
+        Ok(store) => store,
+        // The store's lock is held (`SqliteStore::open`'s message): a daemon runs, and
+        // finishes the rotation itself.
+        Err(DaemonError::Store(StoreError::Backend(message)))
+            if message.starts_with("another hookline process") =>
+        {
+            wait_for_online_rotation(&next).await?;
+            return Ok(KeyRotation {
+                key_file: path,
+                webhooks: None,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let resealed = reseal_all(&*store, &old, &new).await;
     store.close().await;
     let webhooks = resealed?;
@@ -436,9 +462,29 @@ pub async fn rotate_key(config: &Config) -> Result<KeyRotation, DaemonError> {
     })?;
     Ok(KeyRotation {
         key_file: path,
-        webhooks,
+        webhooks: Some(webhooks),
     })
 }
+
+/// Waits until the running daemon has moved `next` over the key file.
+async fn wait_for_online_rotation(next: &Path) -> Result<(), DaemonError> {
+    let deadline = tokio::time::Instant::now() + ONLINE_ROTATION_WAIT;
+    while next.exists() {
+        if tokio::time::Instant::now() > deadline {
+            return Err(DaemonError::Rotate(format!(
+                "the running daemon has not finished re-sealing under the new key in {} s; it \
+                 keeps trying (see its log) and moves {} over the key file once done",
+                ONLINE_ROTATION_WAIT.as_secs(),
+                next.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// How long `hookline keys rotate` waits for a running daemon to finish.
+const ONLINE_ROTATION_WAIT: Duration = Duration::from_secs(120);
 
 /// Rewrites every webhook's secrets, URL credentials and sensitive header values sealed
 /// under `new`; each value opens under `new` (a resumed rotation) or `old`.
@@ -467,6 +513,50 @@ async fn reseal_all(store: &dyn Store, old: &Sealer, new: &Sealer) -> Result<usi
     }
     Ok(count)
 }
+
+/// While the daemon runs: whenever `<key_file>.next` appears (written by `hookline keys
+/// rotate`), re-seals every stored secret and credential under the key in it, then moves it
+/// over `key_file`. No restart, no downtime: values keep opening under either key meanwhile.
+/// A failed attempt is logged and tried again.
+async fn finish_rotations(engine: Engine, key_file: PathBuf, stop: CancellationToken) {
+    let next = next_key_file(&key_file);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(ROTATION_POLL) => {}
+        }
+        let Ok(text) = std::fs::read_to_string(&next) else {
+            continue;
+        };
+        let new = match Sealer::from_hex(&text) {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!(path = %next.display(), error = %e, "the new encryption key is not valid; remove the file and rotate again");
+                tokio::time::sleep(ROTATION_RETRY).await;
+                continue;
+            }
+        };
+        match engine.rotate_sealing_key(new).await {
+            Ok(webhooks) => match std::fs::rename(&next, &key_file) {
+                Ok(()) => {
+                    tracing::info!(webhooks, key_file = %key_file.display(), "encryption key rotated")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "re-sealed under the new key but could not move it over the key file")
+                }
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "rotating the encryption key failed; trying again");
+                tokio::time::sleep(ROTATION_RETRY).await;
+            }
+        }
+    }
+}
+
+/// How often a running daemon looks for a key rotation to finish.
+const ROTATION_POLL: Duration = Duration::from_millis(500);
+/// How long it waits after a failed rotation before trying again.
+const ROTATION_RETRY: Duration = Duration::from_secs(10);
 
 /// Where [`rotate_key`] keeps the new key until every secret is re-sealed under it.
 fn next_key_file(key_file: &Path) -> PathBuf {
@@ -684,10 +774,27 @@ fn resolve_sealer(
     let configured = config.security.load_encryption_key(env)?;
     let path = config.server.key_file();
     let next = next_key_file(&path);
-    if next.exists() {
+    let pending = match std::fs::read_to_string(&next) {
+        Ok(text) => {
+            Some(
+                Sealer::from_hex(&text).map_err(|source| DaemonError::KeyFileInvalid {
+                    path: next.clone(),
+                    source,
+                })?,
+            )
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(DaemonError::KeyFile {
+                path: next.clone(),
+                source,
+            });
+        }
+    };
+    if pending.is_some() && (configured.is_some() || config.security.store_secrets_unsealed) {
         return Err(DaemonError::Rotate(format!(
-            "an interrupted `hookline keys rotate` left {}; run `hookline keys rotate` again \
-             to finish it before starting the daemon",
+            "{} holds a rotation of the data dir's key, but the key is configured elsewhere \
+             (or the store is unsealed): remove it",
             next.display()
         )));
     }
@@ -735,7 +842,21 @@ fn resolve_sealer(
             path: path.clone(),
             source,
         })?;
+        // An unfinished rotation: values open under either key until the daemon has
+        // re-sealed them all ([`finish_rotations`]).
+        let sealer = match pending {
+            Some(new) => new.with_previous(&sealer),
+            None => sealer,
+        };
         return Ok((sealer, KeySource::File(path)));
+    }
+    if pending.is_some() {
+        return Err(DaemonError::Rotate(format!(
+            "{} holds a new key but {} is missing: restore the key file (the store's secrets \
+             may be sealed under it)",
+            next.display(),
+            path.display()
+        )));
     }
     let key = generate_key();
     write_private(&path, &key).map_err(fail)?;
@@ -845,17 +966,22 @@ mod tests {
     }
 
     #[test]
-    fn an_interrupted_rotation_blocks_the_start() {
+    fn an_interrupted_rotation_opens_under_either_key_and_a_bad_next_key_is_refused() {
         let dir = TempDir::new("daemon-key");
         let c = config(&dir, "");
-        resolve_sealer(&c, vec![]).unwrap();
-        std::fs::write(next_key_file(&c.server.key_file()), "ab".repeat(32)).unwrap();
+        let (old, _) = resolve_sealer(&c, vec![]).unwrap();
+        let next = next_key_file(&c.server.key_file());
+        std::fs::write(&next, "ab".repeat(32)).unwrap();
+        let (rotating, source) = resolve_sealer(&c, vec![]).unwrap();
+        assert!(matches!(source, KeySource::File(_)), "{source:?}");
+        let new = Sealer::from_hex(&"ab".repeat(32)).unwrap();
+        // Values under the old key still open; new ones are sealed under the new key.
+        assert_eq!(&*rotating.open_string(&old.seal(b"s1")).unwrap(), "s1");
+        assert_eq!(&*new.open_string(&rotating.seal(b"s2")).unwrap(), "s2");
+        std::fs::write(&next, "not a key").unwrap();
         let e = resolve_sealer(&c, vec![]).unwrap_err().to_string();
-        assert!(
-            e.contains("an interrupted `hookline keys rotate` left")
-                && e.contains("encryption-key.next"),
-            "{e}"
-        );
+        assert!(e.contains("encryption-key.next"), "{e}");
+        assert!(!e.contains("not a key"), "{e}");
     }
 
     #[test]

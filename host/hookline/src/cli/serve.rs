@@ -68,11 +68,17 @@ pub(super) fn keys(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
         .at_runtime()?;
     match runtime.block_on(daemon::rotate_key(&config)) {
         Ok(done) => {
-            println!(
-                "hookline: re-sealed the secrets of {} webhook(s) under a new key in {}",
-                done.webhooks,
-                done.key_file.display()
-            );
+            match done.webhooks {
+                Some(n) => println!(
+                    "hookline: re-sealed the secrets of {n} webhook(s) under a new key in {}",
+                    done.key_file.display()
+                ),
+                None => println!(
+                    "hookline: the running daemon re-sealed every webhook's secrets under a \
+                     new key in {}",
+                    done.key_file.display()
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
