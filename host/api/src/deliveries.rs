@@ -88,7 +88,8 @@ pub(crate) async fn retry(
     params(("id" = String, Path, description = "The delivery's id.")),
     responses(
         (status = 201, description = "The new delivery.", body = DeliverySummary),
-        (status = 404, description = "No delivery has this id, or its webhook is gone.", body = ErrorBody),
+        (status = 404, description = "No delivery has this id.", body = ErrorBody),
+        (status = 409, description = "Its webhook no longer exists (`invalid_state`).", body = ErrorBody),
     ),
 )]
 pub(crate) async fn replay(
