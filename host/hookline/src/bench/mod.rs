@@ -537,9 +537,14 @@ fn typed_event_json(out: &mut String, event_type: &str, seq: usize, pad: &str) {
     );
 }
 
+/// Requests in a baseline round at the least.
+const BASELINE_MIN_REQUESTS: usize = 5_000;
+
 /// One round of the baseline: the same receiver hit by a bare reqwest client.
 async fn baseline_round(opts: &BenchOptions) -> Result<BaselineRound, BenchError> {
-    let n = opts.events.unwrap_or(50_000).clamp(100, 50_000);
+    // At least a few thousand requests whatever `--events` says (fanout takes few events):
+    // `/proc` counts CPU in 10 ms ticks, so a shorter round has no CPU figure to speak of.
+    let n = opts.events.unwrap_or(50_000).clamp(BASELINE_MIN_REQUESTS, 50_000);
     let ledger = Arc::new(Ledger::new(n));
     let stop = CancellationToken::new();
     let addr = receiver::start(ledger.clone(), stop.clone())
