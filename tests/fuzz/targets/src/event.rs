@@ -39,10 +39,12 @@ fn accept(input: EventInput) {
         return;
     };
     let bytes = round_trip(&payload);
-    let json: serde_json::Value =
-        serde_json::from_slice(&bytes).expect("a payload is JSON");
+    let json: serde_json::Value = serde_json::from_slice(&bytes).expect("a payload is JSON");
     assert_eq!(json["event"].as_str(), Some(input.event_type.as_str()));
-    assert_eq!(json["resource"]["id"].as_str(), Some(input.resource.id.as_str()));
+    assert_eq!(
+        json["resource"]["id"].as_str(),
+        Some(input.resource.id.as_str())
+    );
     assert_eq!(
         json["resource"]["type"].as_str(),
         Some(input.resource.r#type.as_str())

@@ -20,8 +20,11 @@ pub use pattern::pattern;
 pub use query::query;
 pub use signature::signature;
 
+/// A fuzz target: takes any bytes, panics only on a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target by name (the name of its corpus directory and of its `fuzz_target!`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("signature", signature),
     ("pattern", pattern),
     ("event", event),

@@ -59,7 +59,10 @@ pub fn pattern(data: &[u8]) {
             None => (*line).to_owned(),
         };
         assert!(validate_event_type(&witness).is_ok(), "{witness:?}");
-        assert!(pattern.matches(&witness), "{line:?} does not match {witness:?}");
+        assert!(
+            pattern.matches(&witness),
+            "{line:?} does not match {witness:?}"
+        );
         subscriptions[n % 5].1.push(pattern);
     }
 
@@ -92,7 +95,11 @@ fn check_index(
     for event_type in event_types {
         let got: Vec<u8> = index.matches(event_type).copied().collect();
         let unique: BTreeSet<u8> = got.iter().copied().collect();
-        assert_eq!(unique.len(), got.len(), "{event_type:?}: a key twice: {got:?}");
+        assert_eq!(
+            unique.len(),
+            got.len(),
+            "{event_type:?}: a key twice: {got:?}"
+        );
         let want: BTreeSet<u8> = subscriptions
             .iter()
             .filter(|(_, patterns)| {

@@ -12,8 +12,8 @@ fn every_corpus_file_passes_its_target() {
     let mut failures = Vec::new();
     for (name, target) in TARGETS {
         let dir = root.join(name);
-        let entries = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()));
+        let entries =
+            std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()));
         let mut files = 0;
         for entry in entries {
             let path = entry.expect("a readable corpus directory").path();
@@ -34,8 +34,8 @@ fn every_target_has_a_fuzz_target_wrapper() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz_targets");
     for (name, _) in TARGETS {
         let path = dir.join(format!("{name}.rs"));
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(
             text.contains(&format!("hookline_fuzz_targets::{name}(data)")),
             "{} does not call its target",
