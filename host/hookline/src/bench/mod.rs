@@ -544,7 +544,10 @@ const BASELINE_MIN_REQUESTS: usize = 5_000;
 async fn baseline_round(opts: &BenchOptions) -> Result<BaselineRound, BenchError> {
     // At least a few thousand requests whatever `--events` says (fanout takes few events):
     // `/proc` counts CPU in 10 ms ticks, so a shorter round has no CPU figure to speak of.
-    let n = opts.events.unwrap_or(50_000).clamp(BASELINE_MIN_REQUESTS, 50_000);
+    let n = opts
+        .events
+        .unwrap_or(50_000)
+        .clamp(BASELINE_MIN_REQUESTS, 50_000);
     let ledger = Arc::new(Ledger::new(n));
     let stop = CancellationToken::new();
     let addr = receiver::start(ledger.clone(), stop.clone())
