@@ -114,10 +114,9 @@ fn body_limit(req: &Request, state: &ApiState) -> BodyLimit {
     req.extensions()
         .get::<BodyLimit>()
         .cloned()
-        .unwrap_or_else(|| BodyLimit {
-            bytes: state.limits.max_admin_request_bytes,
-            setting: "server.max_admin_request_bytes",
-            route: format!("{} {}", req.method(), req.uri().path()).into(),
+        .unwrap_or_else(|| {
+            let route = format!("{} {}", req.method(), req.uri().path());
+            BodyLimit::of(&state.limits, false, route.into())
         })
 }
 

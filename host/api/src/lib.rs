@@ -305,18 +305,8 @@ pub fn router(engine: Engine, limits: ApiLimits) -> Router {
             access: row.access,
         };
         // The event routes take events; every other body is an admin request.
-        let body = match row.access {
-            Access::Scope(TokenScope::Ingest) => limits::BodyLimit {
-                bytes: limits.max_request_bytes,
-                setting: "server.max_request_bytes",
-                route: row.name().into(),
-            },
-            _ => limits::BodyLimit {
-                bytes: limits.max_admin_request_bytes,
-                setting: "server.max_admin_request_bytes",
-                route: row.name().into(),
-            },
-        };
+        let events = row.access == Access::Scope(TokenScope::Ingest);
+        let body = limits::BodyLimit::of(&limits, events, row.name().into());
         let mut handler = row
             .handler
             .route_layer(middleware::from_fn_with_state(gate, auth::gate));

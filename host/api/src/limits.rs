@@ -36,6 +36,23 @@ pub(crate) struct BodyLimit {
 }
 
 impl BodyLimit {
+    /// The limit of `route`: the event routes (`events`) take events, every other body is
+    /// an admin request.
+    pub(crate) fn of(limits: &ApiLimits, events: bool, route: Arc<str>) -> BodyLimit {
+        let (bytes, setting) = match events {
+            true => (limits.max_request_bytes, "server.max_request_bytes"),
+            false => (
+                limits.max_admin_request_bytes,
+                "server.max_admin_request_bytes",
+            ),
+        };
+        BodyLimit {
+            bytes,
+            setting,
+            route,
+        }
+    }
+
     /// The 413 of a body over this limit.
     pub(crate) fn exceeded(&self) -> ApiError {
         ApiError::payload_too_large(format!(
